@@ -89,7 +89,11 @@ class Settings:
 
     def kafka_options(self) -> dict[str, object]:
         """Keyword arguments shared by every kafka-python client the kit makes."""
-        options: dict[str, object] = {"bootstrap_servers": self.bootstrap_list}
+        # A learner with no broker running should hear about it in seconds, not after 30.
+        options: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_list,
+            "bootstrap_timeout_ms": 5000,
+        }
         if self.kafka_username:
             options.update(
                 security_protocol="SASL_PLAINTEXT",

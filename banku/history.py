@@ -1,0 +1,1 @@
+"""Time travel with pandas (filled in below)."""
