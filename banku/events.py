@@ -59,7 +59,7 @@ class TransferEvent:
         }
 
 
-Event = Union[CreateEvent, DepositEvent, WithdrawEvent, TransferEvent]
+Event = Union[CreateEvent, DepositEvent, WithdrawEvent, TransferEvent]  # noqa: UP007
 EVENT_TYPES = ("CreateEvent", "DepositEvent", "WithdrawEvent", "TransferEvent")
 
 
@@ -117,7 +117,9 @@ def decode(value: bytes | None) -> Event:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EventDecodeError(f"the value is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        raise EventDecodeError(
+            f"the value is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         data = json.loads(text)
     except ValueError as exc:

@@ -155,7 +155,9 @@ def make_reader(settings: Settings, **overrides: object) -> KafkaConsumer:
         return KafkaConsumer(**settings.kafka_options(), **options)
 
 
-def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 10.0) -> list[TopicPartition]:
+def partitions_of(
+    consumer: KafkaConsumer, topic: str, timeout: float = 10.0
+) -> list[TopicPartition]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         parts = consumer.partitions_for_topic(topic)

@@ -68,13 +68,15 @@ class StackPlan:
     @classmethod
     def from_settings(cls, settings: Settings, brokers: int = 1) -> StackPlan:
         if brokers not in (1, 3):
-            raise StackError("banku stack starts either 1 or 3 brokers (--brokers 1 or --brokers 3).")
+            raise StackError(
+                "banku stack starts either 1 or 3 brokers (--brokers 1 or --brokers 3)."
+            )
         first = settings.bootstrap_list[0] if settings.bootstrap_list else ""
         host, _, port = first.rpartition(":")
         if host.strip("[]") not in LOCAL_HOSTS or not port.isdigit():
             raise StackError(
-                f"KAFKA_BOOTSTRAP_SERVERS is {settings.bootstrap_servers!r}: banku stack only starts"
-                " local servers, so point it at 127.0.0.1:<port> (or unset it)."
+                f"KAFKA_BOOTSTRAP_SERVERS is {settings.bootstrap_servers!r}: banku stack only"
+                " starts local servers, so point it at 127.0.0.1:<port> (or unset it)."
             )
         url = urlparse(settings.redis_url)
         if (url.hostname or "127.0.0.1") not in LOCAL_HOSTS:
@@ -322,6 +324,18 @@ def _java_base(libs: Path) -> list[str]:
     ]
 
 
+def new_cluster_id() -> str:
+    """A random cluster id in Kafka's form: a UUID as url-safe base64, 22 characters.
+
+    Like Kafka's own ``Uuid.randomUuid()``, never one that starts with ``-``: the storage tool's
+    argument parser would read ``-t -abc...`` as an option and refuse to format.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_storage(plan: StackPlan, node: int, cluster_id: str, libs: Path) -> None:
     data = plan.node_dir(node) / "data"
     if (data / "meta.properties").exists():
@@ -346,8 +360,11 @@ def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
     state = _read_state(plan)
     cluster_id = state.get("cluster_id")
     if not cluster_id:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         state["cluster_id"] = cluster_id
+    # Every node of the cluster must be formatted with the same id: keep it before formatting.
+    state["brokers"] = plan.brokers
+    _write_state(plan, state)
     plan.node_dir(node).mkdir(parents=True, exist_ok=True)
     props = plan.node_dir(node) / "server.properties"
     props.write_text(_server_properties(plan, node))
@@ -452,65 +469,100 @@ def _wait(check: Callable[[], bool], timeout: float, alive: Callable[[], bool]) 
     return check()
 
 
+def _formatted_brokers(plan: StackPlan) -> int:
+    """How many brokers the storage in the stack directory was formatted for (0: none yet)."""
+    if not (plan.node_dir(1) / "data" / "meta.properties").exists():
+        return 0
+    return int(_read_state(plan).get("brokers") or 1)
+
+
 def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 90.0) -> None:
-    """Start Kafka and Redis unless they already answer; wait until both do."""
+    """Start Kafka and Redis unless they already answer; wait until both do.
+
+    Everything that can be checked is checked before a process starts (redis-server and Java
+    installed, Kafka's jars fetched, ports free), so a refusal leaves nothing half-started; and
+    if a server does not come up, the processes this call started are stopped again.
+    """
     plan = StackPlan.from_settings(settings, brokers)
     state = _read_state(plan)
     running = [n for n in range(1, 4) if kafka_pid(plan, n)]
-    if running and state.get("brokers", 1) != brokers:
+    if running and state.get("brokers", 1) < brokers:
         raise StackError(
             f"A {state.get('brokers', 1)}-broker stack is already running on port"
             f" {plan.kafka_port}; run `banku stack down` first to switch to {brokers}."
         )
+    formatted = _formatted_brokers(plan)
+    if not running and formatted and formatted != brokers:
+        raise StackError(
+            f"The stack on port {plan.kafka_port} was made with {formatted}"
+            f" broker{'s' if formatted > 1 else ''}; run `banku stack down --wipe` (this deletes"
+            f" its data) to start over with {brokers}, or set KAFKA_BOOTSTRAP_SERVERS to"
+            " another port."
+        )
 
-    redis_started = False
-    if redis_answers(settings):
-        log(f"Redis is already running at {settings.redis_location()}")
-    else:
+    # --- what is needed, checked before anything starts ---
+    need_redis = not redis_answers(settings)
+    own_redis = redis_pid(plan) if need_redis else None
+    if need_redis and not own_redis:
+        redis_server_command()
         if port_open(plan.redis_port):
             raise StackError(
                 f"Port {plan.redis_port} is taken by something that is not a Redis we can reach"
                 " (a wrong password in REDIS_URL?); stop it or set REDIS_URL to another port."
             )
-        start_redis(plan)
-        redis_started = True
-
-    kafka_started: list[int] = []
-    if kafka_broker_count(settings) >= brokers:
-        log(f"Kafka is already running at {settings.bootstrap_servers}")
-    else:
+    need_kafka = kafka_broker_count(settings) < brokers
+    to_start: list[int] = []
+    if need_kafka:
         java_command()
         ensure_kafka_jars(log)
         for node in range(1, brokers + 1):
             if kafka_pid(plan, node):
-                continue
+                continue  # ours, still starting: wait for it below
             if port_open(plan.broker_port(node)) or port_open(plan.controller_port(node)):
                 raise StackError(
                     f"Port {plan.broker_port(node)} or {plan.controller_port(node)} is taken by"
                     " another program; stop it or set KAFKA_BOOTSTRAP_SERVERS to another port."
                 )
-            start_kafka_node(plan, node, log)
-            kafka_started.append(node)
+            to_start.append(node)
+    if not need_redis:
+        log(f"Redis is already running at {settings.redis_location()}")
+    if not need_kafka:
+        log(f"Kafka is already running at {settings.bootstrap_servers}")
 
-    if redis_started:
-        if not _wait(lambda: redis_answers(settings), 20, lambda: bool(redis_pid(plan))):
-            raise StackError(
-                f"redis-server did not start; see {plan.redis_log}: {_tail(plan.redis_log, 2)}"
-            )
-        log(f"Redis is up at {settings.redis_location()} (log: {plan.redis_log})")
-    if kafka_started:
-        def alive() -> bool:
-            return all(kafka_pid(plan, n) for n in range(1, brokers + 1))
+    # --- start, wait, and undo on failure ---
+    started: list[tuple[int, str]] = []
+    try:
+        if need_redis and not own_redis:
+            started.append((start_redis(plan), "redis-server"))
+        for node in to_start:
+            started.append((start_kafka_node(plan, node, log), "kafka.Kafka"))
 
-        if not _wait(lambda: kafka_broker_count(settings) >= brokers, timeout, alive):
-            dead = [n for n in range(1, brokers + 1) if not kafka_pid(plan, n)]
-            node = dead[0] if dead else 1
-            raise StackError(
-                f"Kafka broker {node} did not start; see {plan.kafka_log(node)}"
-                f" (last line: {_tail(plan.kafka_log(node), 1)})"
-            )
-        log(f"Kafka {KAFKA_VERSION} is up at {settings.bootstrap_servers}"
-            f" ({brokers} broker{'s' if brokers > 1 else ''}, KRaft; logs in {plan.directory})")
+        if need_redis:
+            if not _wait(lambda: redis_answers(settings), 20, lambda: bool(redis_pid(plan))):
+                raise StackError(
+                    f"redis-server did not start; see {plan.redis_log}:"
+                    f" {_tail(plan.redis_log, 2)}"
+                )
+            log(f"Redis is up at {settings.redis_location()} (log: {plan.redis_log})")
+        if need_kafka:
+            def alive() -> bool:
+                return all(kafka_pid(plan, n) for n in range(1, brokers + 1))
+
+            if not _wait(lambda: kafka_broker_count(settings) >= brokers, timeout, alive):
+                dead = [n for n in range(1, brokers + 1) if not kafka_pid(plan, n)]
+                node = dead[0] if dead else 1
+                reason = "stopped" if dead else f"did not answer within {timeout:.0f}s"
+                raise StackError(
+                    f"Kafka broker {node} {reason}; see {plan.kafka_log(node)}"
+                    f" (last line: {_tail(plan.kafka_log(node), 1)})"
+                )
+            log(f"Kafka {KAFKA_VERSION} is up at {settings.bootstrap_servers}"
+                f" ({brokers} broker{'s' if brokers > 1 else ''}, KRaft; logs in"
+                f" {plan.directory})")
+    except BaseException:
+        for marker in ("kafka.Kafka", "redis-server"):
+            _stop([pid for pid, m in started if m == marker], marker, timeout=30)
+        raise
 
 
 def _stop(pids: list[int], marker: str, timeout: float) -> None:
@@ -524,7 +576,10 @@ def _stop(pids: list[int], marker: str, timeout: float) -> None:
         time.sleep(0.2)
     for pid in pids:
         if pid_alive(pid, marker):
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def down(settings: Settings, log: Log = print, wipe: bool = False) -> bool:
