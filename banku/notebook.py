@@ -1,0 +1,109 @@
+"""Helpers for the notebooks: a clean namespace per notebook, sentences instead of tracebacks,
+and a look at who owns which partition in a consumer group.
+
+Each notebook works in its own namespace (``nb01``, ``nb02``, ... prefixed with your
+``BANKU_NAMESPACE`` on a shared cluster), and starts by resetting it, so running a notebook twice
+in a row gives the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import replace
+
+from .config import Settings
+from .errors import BankuError
+
+
+def notebook_settings(notebook: str, settings: Settings | None = None) -> Settings:
+    """The settings of one notebook: your servers, namespace ``<yours>-<notebook>``."""
+    base = settings or Settings.from_env()
+    namespace = f"{base.namespace}-{notebook}" if base.namespace else notebook
+    return replace(base, namespace=namespace)
+
+
+def start(notebook: str, reset: bool = True) -> Settings:
+    """Prepare a notebook: quiet logs, readable errors, and (by default) a clean namespace."""
+    quiet()
+    show_errors_as_sentences()
+    settings = notebook_settings(notebook)
+    if reset:
+        from .workshop import reset_namespace
+
+        reset_namespace(settings)
+    return settings
+
+
+def quiet() -> None:
+    """kafka-python logs reconnect attempts as warnings; a notebook should show only the lesson."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def show_errors_as_sentences() -> None:
+    """In IPython, show a `BankuError` as its message, without the traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):  # noqa: ANN001 - IPython's signature
+        print(f"{etype.__name__}: {value}", file=sys.stderr)
+        return None
+
+    shell.set_custom_exc((BankuError,), handler)
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a `banku` subprocess use these settings."""
+    env = dict(os.environ)
+    env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
+               BANKU_TOPIC=settings.topic, BANKU_NAMESPACE=settings.namespace,
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def start_projector_process(settings: Settings, *args: str) -> subprocess.Popen:
+    """Run `banku project` as a separate process (so it can be killed like a real service)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "banku", "project", *args], env=environment_for(settings),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def group_ownership(settings: Settings, group: str = "banku-consumer") -> dict[str, list[int]]:
+    """Which member (by client id) owns which partitions of the topic, as Kafka reports it."""
+    from .kafka_io import admin_client
+
+    group_id = settings.group_id(group)
+    with admin_client(settings) as admin:
+        described = admin.describe_groups([group_id]).get(group_id, {})
+    owners: dict[str, list[int]] = {}
+    for member in described.get("members", []):
+        assignment = member.get("member_assignment") or {}
+        parts = [
+            p
+            for entry in assignment.get("assigned_partitions", [])
+            if entry.get("topic") == settings.topic_name
+            for p in entry.get("partitions", [])
+        ]
+        owners[member.get("client_id") or member.get("member_id", "?")] = sorted(parts)
+    return dict(sorted(owners.items()))
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1) -> float:
+    """Poll ``predicate`` until it is true; return the seconds it took (raise on timeout)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(interval)
+    raise BankuError(f"Gave up after {timeout:.0f}s waiting for the condition.")
