@@ -137,8 +137,10 @@ def environment_requirements(text: str) -> dict[str, SpecifierSet]:
         name, spec = normalise(match.group(1)), match.group(2).replace(" ", "")
         if name in CONDA_ONLY:
             continue
-        if spec and spec[0].isdigit():  # conda's bare "1.2" means "1.2.*"
-            spec = f"=={spec}.*" if not spec.endswith("*") else f"=={spec}"
+        if spec[:1].isdigit() or (spec[:1] == "=" and spec[:2] != "=="):
+            # conda's "1.2" and "=1.2" both mean "1.2.*"
+            version = spec.lstrip("=")
+            spec = f"=={version}" if version.endswith("*") else f"=={version}.*"
         found[CONDA_TO_PYPI.get(name, name)] = SpecifierSet(spec)
     return found
 
@@ -187,6 +189,9 @@ dev = ["ruff>=0.5"]
         # the same set, spelt the conda way: no disagreement
         ("dependencies: [python=3.11, 'kafka-python >=3.0,<3.1', redis-py >=5, py-yaml >=6,"
          " ruff >=0.5, openjdk]", []),
+        # conda's "=0.5" pins 0.5.*, which is not pyproject's ">=0.5"
+        ("dependencies: ['kafka-python >=3.0,<3.1', redis-py >=5, py-yaml >=6, ruff =0.5]",
+         ["ruff: pyproject.toml says >=0.5, environment.yml says ==0.5.*"]),
         # a package missing from environment.yml
         ("dependencies: ['kafka-python >=3.0,<3.1', redis-py >=5, ruff >=0.5]",
          ["py-yaml is in pyproject.toml but not in environment.yml"]),
@@ -206,7 +211,7 @@ def test_the_dependency_check_catches_disagreements(environment, expected):
     assert dependency_disagreements(_PYPROJECT, environment) == expected
 
 
-# --- the command line ------------------------------------------------------------------------------
+# --- the command line ---------------------------------------------------------------------
 def _banku_script() -> Path:
     script = Path(sys.executable).with_name("banku")
     assert script.exists(), f"the `banku` console script is not installed next to {sys.executable}"
