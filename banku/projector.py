@@ -240,20 +240,20 @@ class Projector:
         deadline = time.monotonic() + timeout
         done = 0
         bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            stored = self.view.positions()
+            total = sum(max(0, end - stored.get(p, 0)) for p, end in ends.items())
+            bar = tqdm(total=total, unit="event", desc="projecting")
         while time.monotonic() < deadline:
-            done += self.poll_once(timeout_ms=200)
+            step = self.poll_once(timeout_ms=200)
+            done += step
+            if bar is not None and step:
+                bar.update(step)
             assigned = self.consumer.assignment()
             if not assigned:
                 continue
-            if progress and bar is None:
-                from tqdm.auto import tqdm
-
-                total = sum(ends.get(tp.partition, 0) - max(self._expected.get(tp.partition, 0), 0)
-                            for tp in assigned)
-                bar = tqdm(total=max(total, 0), unit="event", desc="projecting", leave=False)
-            if bar is not None:
-                bar.n = done
-                bar.refresh()
             if all(self._expected.get(tp.partition, -1) >= ends.get(tp.partition, 0)
                    or ends.get(tp.partition, 0) == 0 for tp in assigned):
                 if bar is not None:
