@@ -89,25 +89,35 @@ def test_redelivered_records_are_not_applied_twice(settings, bank):
 def test_sigkill_at_several_points_loses_nothing_and_doubles_nothing(settings, bank):
     busy_bank(bank, accounts=30, events=20000, seed=7)
     expected = fold_topic(settings)
+    total = sum(end_offsets(settings).values())
+    view = ReadModel(settings)
+
+    def progress() -> int:
+        return sum(view.positions().values())
+
     rng = random.Random(3)
     kills = 0
     for _ in range(5):
-        proc = projector_process(settings, "--batch-size", "200")
-        time.sleep(rng.uniform(0.8, 2.0))
+        before = progress()
+        proc = projector_process(settings, "--batch-size", "200", "--session-timeout-ms", "2000")
+        deadline = time.monotonic() + 60
+        # Kill it while it works: once it has applied at least one batch, at a random instant.
+        while progress() == before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.3))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
+        if progress() >= total:
+            break
     assert kills >= 3
-    view = ReadModel(settings)
-    progress = sum(view.positions().values())
-    view.close()
-    assert 0 < progress, "the killed projectors never applied anything"
+    assert 0 < progress(), "the killed projectors never applied anything"
     with Projector(settings) as survivor:
         survivor.run_until_caught_up(timeout=120)
     assert view_balances(settings) == expected
-    stats = ReadModel(settings).stats()
-    assert stats["applied"] == sum(end_offsets(settings).values())
+    assert view.stats()["applied"] == total
+    view.close()
 
 
 def test_records_from_the_go_producer_are_projected(settings, bank):
