@@ -21,6 +21,7 @@ import redis
 
 from .config import Settings
 from .errors import ServiceUnavailable
+from .events import CreateEvent, Event, balance_changes
 from .model import BankAccount
 
 # KEYS: positions, accounts, stats. ARGV: prefix, then counted groups (see `apply_batch`).
@@ -86,8 +87,14 @@ class Batch:
     applied: int = 0
     dead_letters: int = 0
 
-    def add_delta(self, account_id: str, amount: int) -> None:
-        self.deltas[account_id] = self.deltas.get(account_id, 0) + amount
+    def add(self, event: Event) -> None:
+        """Fold one event into the batch: many events on one account become one HINCRBY."""
+        if isinstance(event, CreateEvent):
+            self.creates[event.acc_id] = event.acc_name
+        deltas = self.deltas
+        for account_id, amount in balance_changes(event):
+            deltas[account_id] = deltas.get(account_id, 0) + amount
+        self.applied += 1
 
 
 class PositionConflict(Exception):
