@@ -303,6 +303,10 @@ def _server_properties(plan: StackPlan, node: int) -> str:
         "group.initial.rebalance.delay.ms=0",
         f"group.min.session.timeout.ms={GROUP_MIN_SESSION_TIMEOUT_MS}",
         "log.retention.hours=-1",
+        # A crashed broker is fenced after 3 s without heartbeats (default 9 s), so failover
+        # lessons show a leader election in seconds.
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=1000",
     ]
     if plan.kafka_username:
         user, password = plan.kafka_username, plan.kafka_password
