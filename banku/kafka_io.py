@@ -186,7 +186,6 @@ def make_reader(settings: Settings, **overrides: object) -> KafkaConsumer:
         max_partition_fetch_bytes=16 * 1024 * 1024,
         max_poll_records=10000,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-        check_crcs=False,  # pure-Python CRC32C: see the note in `banku.projector`
     )
     options.update(overrides)
     with kafka_errors(settings):

@@ -1,0 +1,57 @@
+"""Memory: the projector's peak RSS while it replays a log, for two log sizes.
+
+Each replay is a real `banku project --until-caught-up` process; its peak resident set size is
+the kernel's own count (``ru_maxrss``), so no sampling can miss the peak. The
+projector keeps one batch and one fetch buffer at a time, so its peak must not grow with the log.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from banku.config import Settings
+from banku.notebook import environment_for
+
+from .common import Result, Sizes, fresh, load_log, synthetic_log
+
+# A small launcher runs the projector and reports its children's peak RSS. (Read directly,
+# the child's ru_maxrss would start at this benchmark process's own size: Linux carries the
+# parent's peak over a fork and an exec. The launcher is small, so its share is negligible.)
+_LAUNCHER = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+if done.returncode:
+    sys.exit(done.stderr.decode(errors="replace")[-500:] or "failed")
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024)  # kB on Linux, MB out
+"""
+
+
+def peak_rss_mb(settings: Settings, *args: str) -> float:
+    """Run ``python -m banku ARGS`` in this namespace; its peak RSS in MB (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "banku", *args],
+                          env=environment_for(settings), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"banku {' '.join(args)} failed: {done.stderr.strip()}")
+    return float(done.stdout)
+
+
+def run(base: Settings, sizes: Sizes) -> Result:
+    result = Result("memory", "Projector memory during a replay")
+    replay = ("project", "--until-caught-up", "--timeout", "900")
+    empty = fresh(base, "bench-memory-empty")
+    baseline = peak_rss_mb(empty, *replay)
+    peaks = []
+    for n in sizes.memory_events:
+        settings = fresh(base, f"bench-memory-{n}")
+        load_log(settings, synthetic_log(n, seed=5))
+        peaks.append((n, peak_rss_mb(settings, *replay)))
+    result.figure("peak RSS, empty log (the process itself)", baseline, "MB")
+    for n, peak in peaks:
+        result.figure(f"peak RSS, replay of {n:,} events", peak, "MB")
+    (small_n, small), (large_n, large) = peaks
+    result.ratio(f"peak RSS {large_n:,} / {small_n:,} events (must not grow)", large / small,
+                 1.10, higher_is_better=False)
+    result.note(f"The log grows {large_n / small_n:.0f}x; the peak may grow at most 10 %.")
+    return result

@@ -1,0 +1,161 @@
+"""Replay from offset zero: the kit's projector against two other ways of reading the same topic.
+
+* the ceiling: kafka-python consuming the topic and doing nothing with the records, with the
+  projector's own fetch options (`banku.projector.FETCH_OPTIONS`);
+* the Go tutorial's way: one event at a time (fetch the account hash, write it back, commit).
+
+The bare consumer and the projector are alternated round after round, each with a new consumer
+group (so each starts from offset zero and pays for joining the group, as a replay does).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from kafka import KafkaConsumer
+
+from banku import Projector
+from banku.config import Settings
+from banku.model import fold
+from banku.projector import FETCH_OPTIONS
+from banku.read_model import ReadModel
+
+from .common import Result, Sizes, fresh, load_log, median, stopwatch, synthetic_log, unique
+
+TITLE = "Replay from offset zero (3 partitions)"
+POLL_RECORDS = 5000  # the projector's default batch (`banku project --batch-size`)
+
+
+def bare_consume(settings: Settings, total: int, **options: object) -> float:
+    """Seconds for a kafka-python consumer in a new group to receive ``total`` records."""
+    config: dict[str, object] = dict(
+        group_id=settings.group_id(unique("banku-bench-bare")),
+        enable_auto_commit=False, auto_offset_reset="earliest",
+    )
+    config.update(options)
+    deadline = time.monotonic() + 600
+    with stopwatch() as elapsed:
+        consumer = KafkaConsumer(settings.topic_name, **settings.kafka_options(), **config)
+        seen = 0
+        while seen < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bare consumer saw {seen} of {total} records in 600 s")
+            for records in consumer.poll(timeout_ms=500).values():
+                seen += len(records)
+    consumer.close()
+    return elapsed()
+
+
+def kit_replay(settings: Settings, total: int) -> float:
+    """Seconds for the kit's projector, in a new group with an empty view, to apply ``total``."""
+    projector = Projector(settings, group_id=unique("banku-bench-kit"))
+    projector.view.wipe()
+    try:
+        with stopwatch() as elapsed:
+            applied = projector.run_until_caught_up(timeout=600)
+    finally:
+        projector.close()
+    if applied != total:
+        raise RuntimeError(f"the projector applied {applied} records, expected {total}")
+    return elapsed()
+
+
+def gostyle_projector(settings: Settings, limit: int) -> float:
+    """The Go tutorial's consumer loop over the first ``limit`` records; returns seconds.
+
+    For each message: decode the JSON, fetch the account (HGETALL), compute the new balance,
+    write it back (HSET), commit the offset. Nothing is batched, so every event pays three to
+    five round trips. The clock starts at the first message, so joining the group is not
+    counted against it (it is counted against the kit).
+    """
+    r = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    prefix = f"{settings.key_prefix}gostyle:"
+    consumer = KafkaConsumer(
+        settings.topic_name, **settings.kafka_options(),
+        group_id=settings.group_id(unique("banku-bench-gostyle")), enable_auto_commit=False,
+        auto_offset_reset="earliest", consumer_timeout_ms=60_000,
+    )
+    count = 0
+    started = 0.0
+    try:
+        for message in consumer:
+            if count == 0:
+                started = time.perf_counter()
+            event = json.loads(message.value)
+            key = prefix + event["AccId"]
+            account = r.hgetall(key)
+            kind = event["Type"]
+            if kind == "CreateEvent":
+                r.hset(key, mapping={"Id": event["AccId"], "Name": event["AccName"],
+                                     "Balance": 0})
+            elif kind == "DepositEvent":
+                r.hset(key, "Balance", int(account.get("Balance", 0)) + event["Amount"])
+            elif kind == "WithdrawEvent":
+                r.hset(key, "Balance", int(account.get("Balance", 0)) - event["Amount"])
+            elif kind == "TransferEvent":
+                target_key = prefix + event["TargetId"]
+                target = r.hgetall(target_key)
+                r.hset(key, "Balance", int(account.get("Balance", 0)) - event["Amount"])
+                r.hset(target_key, "Balance", int(target.get("Balance", 0)) + event["Amount"])
+            consumer.commit()
+            count += 1
+            if count >= limit:
+                break
+        elapsed = time.perf_counter() - started
+    finally:
+        consumer.close()
+        r.close()
+    if count < limit:
+        raise RuntimeError(f"the one-at-a-time projector saw only {count} of {limit} records")
+    return elapsed
+
+
+def run(base: Settings, sizes: Sizes) -> Result:
+    result = Result("replay", TITLE)
+    n = sizes.replay_events
+    settings = fresh(base, "bench-replay")
+    log = synthetic_log(n)
+    loading = load_log(settings, log)
+    result.figure("loading the topic (kit producer, context)", n / loading, "events/s")
+
+    bare_rates: list[float] = []
+    kit_rates: list[float] = []
+    ratios: list[float] = []
+    same = dict(max_poll_records=POLL_RECORDS, **FETCH_OPTIONS)
+    for _ in range(sizes.replay_rounds):
+        bare = n / bare_consume(settings, n, **same)
+        kit = n / kit_replay(settings, n)
+        bare_rates.append(bare)
+        kit_rates.append(kit)
+        ratios.append(kit / bare)
+
+    view = ReadModel(settings)
+    try:
+        if view.balances() != fold(event for event, _ in log).balances:
+            raise RuntimeError("the replayed view does not equal the fold of the log")
+    finally:
+        view.close()
+
+    defaults = n / bare_consume(settings, n)  # kafka-python as it comes: CRC checks on
+    gostyle = sizes.gostyle_events / gostyle_projector(settings, sizes.gostyle_events)
+
+    kit = median(kit_rates)
+    result.figure(f"kit projector, {n:,} events (median of {len(kit_rates)})", kit, "events/s")
+    result.figure("(a) bare kafka-python, same fetch options, does nothing", median(bare_rates),
+                  "events/s")
+    result.figure("kafka-python with default options (CRC check on), context", defaults,
+                  "events/s")
+    result.figure(f"(b) one-at-a-time projector, first {sizes.gostyle_events:,} events",
+                  gostyle, "events/s")
+    result.ratio("kit projector / (a) bare consumer", median(ratios), 0.6)
+    result.ratio("kit projector / (b) one-at-a-time", kit / gostyle, 10.0)
+    result.ratio("kit projector / kafka-python defaults (context)", kit / defaults)
+    result.note(
+        f"(a) and the kit alternate {sizes.replay_rounds}x, each from offset zero in a new"
+        " group (joining included); the ratio is the median of the rounds. (b) is measured"
+        f" over the first {sizes.gostyle_events:,} events, from its first message, and"
+        " compared by rate. The replayed view was checked against the fold of the log."
+    )
+    return result
