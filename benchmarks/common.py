@@ -41,7 +41,7 @@ class Sizes:
     """How big each benchmark is. The full sizes are the ones the targets are stated for."""
 
     replay_events: int = 200_000
-    replay_rounds: int = 3  # bare consumer and kit projector, alternated this many times
+    replay_rounds: int = 5  # bare consumer and kit projector, alternated this many times
     gostyle_events: int = 5_000  # the one-at-a-time projector is measured over a prefix
     produce_events: int = 100_000
     produce_rounds: int = 3  # batch and synchronous baseline, side by side, this many times
@@ -49,7 +49,8 @@ class Sizes:
     unbatched_commands: int = 200
     timetravel_events: int = 1_000_000
     moments: int = 100
-    memory_events: tuple[int, int] = (50_000, 250_000)
+    memory_events: tuple[int, int] = (200_000, 800_000)
+    memory_rounds: int = 3
     session_timeout_ms: int = 10_000  # the projector's default (`banku project`)
 
 
@@ -57,7 +58,7 @@ FULL = Sizes()
 QUICK = Sizes(
     replay_events=5_000, replay_rounds=1, gostyle_events=300, produce_events=5_000,
     produce_rounds=1, sync_events=200, unbatched_commands=20, timetravel_events=20_000, moments=100,
-    memory_events=(5_000, 20_000), session_timeout_ms=3_000,
+    memory_events=(5_000, 20_000), memory_rounds=1, session_timeout_ms=3_000,
 )
 
 
