@@ -4,7 +4,9 @@
     python -m banku.authoring learner [--out DIR]      # solutions removed, outputs cleared
 
 Exercise solutions live in cells tagged ``solution`` (collapsed in JupyterLab). The learner
-edition drops those cells, so the learner copy has the exercise and not the answer.
+edition drops those cells, so the learner copy has the exercise and not the answer. Every cell
+tagged ``exercise`` must be followed by a ``solution`` cell (before the next exercise); a
+notebook that breaks this rule stops the build with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +20,47 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTION_TAG = "solution"
+EXERCISE_TAG = "exercise"
+
+
+class AuthoringError(ValueError):
+    """A notebook breaks an authoring rule (for example an exercise without its solution)."""
+
+
+def tags(cell) -> list[str]:  # noqa: ANN001 - an nbformat cell (a dict)
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def check_exercises(nb, name: str = "notebook") -> int:  # noqa: ANN001 - an nbformat notebook
+    """Raise `AuthoringError` unless every exercise cell has a solution cell after it.
+
+    A solution belongs to the nearest exercise before it, so each exercise needs a solution
+    cell before the next exercise (or the end of the notebook). A cell cannot be both: the
+    learner edition would drop the exercise with its solution. Returns the number of exercises.
+    """
+    problems: list[str] = []
+    open_exercise: int | None = None
+    exercises = 0
+    for index, cell in enumerate(nb.cells):
+        cell_tags = tags(cell)
+        if EXERCISE_TAG in cell_tags and SOLUTION_TAG in cell_tags:
+            problems.append(f"cell {index} is tagged both {EXERCISE_TAG!r} and {SOLUTION_TAG!r}")
+            continue
+        if EXERCISE_TAG in cell_tags:
+            if open_exercise is not None:
+                problems.append(f"the exercise in cell {open_exercise} has no solution cell")
+            open_exercise = index
+            exercises += 1
+        elif SOLUTION_TAG in cell_tags:
+            open_exercise = None
+    if open_exercise is not None:
+        problems.append(f"the exercise in cell {open_exercise} has no solution cell")
+    if problems:
+        raise AuthoringError(
+            f"{name}: " + "; ".join(problems)
+            + f" (put a code cell tagged {SOLUTION_TAG!r} after each exercise)"
+        )
+    return exercises
 
 
 def notebook_paths(names: list[str] | None = None) -> list[Path]:
@@ -45,18 +88,26 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
         print(f"executed {path.name} in {time.monotonic() - started:.1f}s")
 
 
-def learner_edition(out: Path) -> list[Path]:
-    """Copy the notebooks without solution cells and without outputs into ``out``."""
+def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
+    """Copy the notebooks without solution cells and without outputs into ``out``.
+
+    Every notebook is checked first (`check_exercises`), so a broken one stops the build
+    before anything is written.
+    """
     import nbformat
 
+    paths = notebook_paths() if paths is None else paths
+    notebooks = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        check_exercises(nb, path.name)
+        notebooks.append((path, nb))
     if out.exists():
         shutil.rmtree(out)
     (out / "notebooks").mkdir(parents=True)
     written = []
-    for path in notebook_paths():
-        nb = nbformat.read(path, as_version=4)
-        nb.cells = [c for c in nb.cells
-                    if SOLUTION_TAG not in c.get("metadata", {}).get("tags", [])]
+    for path, nb in notebooks:
+        nb.cells = [c for c in nb.cells if SOLUTION_TAG not in tags(c)]
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = []
@@ -81,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "execute":
         execute(notebook_paths(args.notebooks))
     else:
-        for path in learner_edition(Path(args.out)):
+        try:
+            written = learner_edition(Path(args.out))
+        except AuthoringError as exc:
+            print(f"banku.authoring: {exc}", file=sys.stderr)
+            return 1
+        for path in written:
             print(f"wrote {path}")
     return 0
 

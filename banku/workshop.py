@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import Settings
+from .config import _NAMESPACE_RE, Settings
 from .kafka_io import admin_client, delete_topics, list_topics, make_reader, read_to_end
 from .read_model import ReadModel
 
@@ -42,19 +42,48 @@ def reset_namespace(settings: Settings) -> str:
             f" {accounts} account(s) from Redis.")
 
 
+def namespace_of_topic(topic: str, base_topic: str) -> str | None:
+    """The namespace a topic belongs to (``''`` for the default), or None if it is not banku's.
+
+    ``alice.banku-transactions`` and ``alice.banku-transactions.dlq`` belong to ``alice``; a
+    topic with another name, or whose head is not a valid namespace, belongs to nobody.
+    """
+    ours = (base_topic, f"{base_topic}.dlq")
+    if topic in ours:
+        return ""
+    head, dot, rest = topic.partition(".")
+    if head and dot and rest in ours and _NAMESPACE_RE.match(head):
+        return head
+    return None
+
+
+def namespace_of_key(key: str) -> str | None:
+    """The namespace of a Redis key of the view (``alice:banku:positions`` -> ``alice``).
+
+    Only the view's own keys (``[ns:]banku:...``) count. The namespace is what precedes the
+    first ``:``, so a namespace whose name contains "banku" is read correctly.
+    """
+    if key.startswith("banku:"):
+        return ""
+    head, colon, rest = key.partition(":")
+    if head and colon and rest.startswith("banku:") and _NAMESPACE_RE.match(head):
+        return head
+    return None
+
+
 def namespaces(settings: Settings) -> list[str]:
     """Every namespace that has a topic or a Redis view on this cluster ('' is the default)."""
     found: set[str] = set()
     for topic in list_topics(settings):
-        if topic == settings.topic or topic == f"{settings.topic}.dlq":
-            found.add("")
-        elif topic.endswith(f".{settings.topic}") or topic.endswith(f".{settings.topic}.dlq"):
-            found.add(topic.split(".", 1)[0])
+        namespace = namespace_of_topic(topic, settings.topic)
+        if namespace is not None:
+            found.add(namespace)
     view = ReadModel(settings.with_namespace(""))
     try:
         for key in view.redis.scan_iter(match="*banku:*", count=1000):
-            head = key.split("banku:", 1)[0]
-            found.add(head[:-1] if head.endswith(":") else head)
+            namespace = namespace_of_key(key)
+            if namespace is not None:
+                found.add(namespace)
     finally:
         view.close()
     return sorted(found)

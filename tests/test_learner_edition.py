@@ -1,0 +1,118 @@
+"""The learner edition: solutions removed, exercises kept, and it still runs (real servers).
+
+`./kit learner` builds it with `banku.authoring.learner_edition`; here it is built into a
+temporary directory, searched for any line of solution code, and executed against the test
+stack with nbclient, the way a learner would run it: top to bottom, exercises left blank.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from banku import authoring
+from banku.workshop import reset_namespace
+
+# The notebooks executed here. 04 (consumer-group failover) is left to nbval: it runs for
+# minutes, and what the learner edition changes in it (one solution cell removed) is covered
+# by the static checks below.
+EXECUTED = ("00_", "01_", "02_", "03_")
+
+# Lines a solution may share with any code without giving anything away.
+_TRIVIAL = re.compile(r"^(#.*|[\])}]+[,:]?|\.\.\.|pass|try:|else:|finally:|return|break)?$")
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _lines(source: str) -> set[str]:
+    return {line.strip() for line in source.splitlines()}
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    """(original notebook, learner notebook path) for each notebook of the kit."""
+    out = tmp_path_factory.mktemp("learner") / "learner-edition"
+    originals = authoring.notebook_paths()
+    written = authoring.learner_edition(out)
+    assert [p.name for p in written] == [p.name for p in originals]
+    assert (out / "data" / "sample-events.jsonl").exists(), "the sample log is copied along"
+    return [(nbformat.read(o, as_version=4), w) for o, w in zip(originals, written, strict=True)]
+
+
+def test_no_solution_cell_and_no_solution_code_remains(edition):
+    learner_text = {}
+    for _, path in edition:
+        learner = nbformat.read(path, as_version=4)
+        assert not [c for c in learner.cells if authoring.SOLUTION_TAG in _tags(c)], path.name
+        assert all(not c.get("outputs") for c in learner.cells), f"{path.name} kept outputs"
+        learner_text[path.name] = "\n".join(c.source for c in learner.cells)
+    everything = "\n".join(learner_text.values())
+    learner_lines = _lines(everything)
+    for original, path in edition:
+        solutions = [c for c in original.cells if authoring.SOLUTION_TAG in _tags(c)]
+        assert solutions, f"{path.name} has no solution cell"
+        # Lines the lesson itself also uses (an import, `before = end_offsets(...)`) are not
+        # solution code; every other non-trivial line of a solution is.
+        taught = set().union(*(_lines(c.source) for c in original.cells
+                               if authoring.SOLUTION_TAG not in _tags(c)))
+        secret = {line for c in solutions for line in _lines(c.source)
+                  if not _TRIVIAL.match(line) and line not in taught}
+        assert secret, f"every line of {path.name}'s solution also appears in the lesson"
+        # A line leaks if the learner edition has it as a line, or (long enough not to be a
+        # coincidence) anywhere inside its text.
+        leaked = sorted(line for line in secret
+                        if line in learner_lines or (len(line) >= 20 and line in everything))
+        assert not leaked, f"solution code of {path.name} is in the learner edition: {leaked}"
+
+
+def test_every_exercise_is_kept_unchanged(edition):
+    for original, path in edition:
+        learner = nbformat.read(path, as_version=4)
+        wanted = [c.source for c in original.cells if authoring.EXERCISE_TAG in _tags(c)]
+        kept = [c.source for c in learner.cells if authoring.EXERCISE_TAG in _tags(c)]
+        assert wanted, f"{path.name} has no exercise"
+        assert kept == wanted, path.name
+        removed = [c for c in original.cells if authoring.SOLUTION_TAG in _tags(c)]
+        assert len(learner.cells) == len(original.cells) - len(removed)
+
+
+def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, base_settings):
+    """Every cell runs, including the (unanswered) exercise cells and everything after them.
+
+    No later cell of the kit's notebooks uses a name the removed solution defined; if one did,
+    it would fail here with a NameError. The kernel gets its own BANKU_NAMESPACE so that it
+    never shares a topic with the nbval run of the same notebook.
+    """
+    namespace = f"le{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=base_settings.bootstrap_servers,
+               REDIS_URL=base_settings.redis_url, BANKU_NAMESPACE=namespace)
+    env.pop("BANKU_TOPIC", None)
+    timings = []
+    try:
+        for _, path in edition:
+            if not path.name.startswith(EXECUTED):
+                continue
+            started = time.monotonic()
+            nb = nbformat.read(path, as_version=4)
+            client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}})
+            client.execute(env=env)
+            timings.append(f"{path.name[:2]} {time.monotonic() - started:.0f}s")
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            assert all(c.execution_count for c in code), f"{path.name}: a cell did not run"
+            assert any(authoring.EXERCISE_TAG in _tags(c) for c in code)
+            errors = [c.source for c in code for o in c.outputs
+                      if o.output_type == "error" and "raises-exception" not in _tags(c)]
+            assert not errors, f"{path.name}: cells failed: {errors}"
+    finally:
+        for notebook in ("nb00", "nb01", "nb02", "nb03"):
+            reset_namespace(base_settings.with_namespace(f"{namespace}-{notebook}"))
+    print("learner edition executed:", ", ".join(timings))
