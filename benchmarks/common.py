@@ -44,7 +44,7 @@ class Sizes:
     replay_rounds: int = 5  # bare consumer and kit projector, alternated this many times
     gostyle_events: int = 5_000  # the one-at-a-time projector is measured over a prefix
     produce_events: int = 100_000
-    produce_rounds: int = 3  # batch and synchronous baseline, side by side, this many times
+    produce_rounds: int = 5  # batch and synchronous baseline, side by side, this many times
     sync_events: int = 2_000  # one synchronous send per event, measured over a prefix
     unbatched_commands: int = 200
     timetravel_events: int = 1_000_000
