@@ -120,6 +120,19 @@ class JupyterLab:
                 time.sleep(0.5)
         raise RuntimeError(f"jupyter lab did not answer within {timeout:.0f}s: {self.log_tail()}")
 
+    def api(self, path: str):
+        """GET /api/<path> of the server (JSON)."""
+        url = f"{self.url}/api/{path}?token={self.token}"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def kernel_of(self, name: str) -> dict | None:
+        """The kernel of the notebook's session (state and open connections), if it has one."""
+        for session in self.api("sessions"):
+            if Path(session.get("path", "")).name == name:
+                return session.get("kernel")
+        return None
+
     def log_tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -173,27 +186,51 @@ _STARTED = """(panel) => {
 }"""
 
 
-def open_notebook(page, lab: JupyterLab, name: str, timeout_ms: int = 120_000) -> None:
-    page.goto(lab.notebook_url(name), timeout=timeout_ms)
-    page.wait_for_selector(f"{_PANEL} .jp-Cell", timeout=timeout_ms)
-    page.wait_for_selector(f'{_PANEL} .jp-Notebook-ExecutionIndicator[data-status="idle"]',
-                           timeout=timeout_ms)
-    accept_kernel_dialog(page)
+def open_notebook(page, lab: JupyterLab, name: str, timeout: float = 120) -> None:
+    """Open the notebook and wait until its kernel is idle *and* the page is connected to it.
+
+    The page may show an idle kernel before its websocket to the kernel is open (on a busy
+    machine the server can take a minute to connect); cells run before that are lost.
+    """
+    page.goto(lab.notebook_url(name), timeout=timeout * 1000)
+    page.wait_for_selector(f"{_PANEL} .jp-Cell", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while True:
+        accept_kernel_dialog(page)
+        kernel = lab.kernel_of(name)
+        if kernel and kernel.get("connections", 0) >= 1 \
+                and kernel.get("execution_state") == "idle" \
+                and page.locator(f'{_PANEL} .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+                                 ).count():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the kernel of {name} was not ready within {timeout:.0f}s:"
+                               f" {kernel}")
+        time.sleep(0.5)
 
 
-def run_all_cells(page, timeout: float = 180) -> None:
+def _run_all_from_the_menu(page) -> None:
+    page.locator(f"{_PANEL} .jp-Notebook").click(position={"x": 5, "y": 5})
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
+def run_all_cells(page, lab: JupyterLab, name: str, timeout: float = 180,
+                  stalled: float = 30) -> int:
     """Run > Run All Cells, from the menu bar, and wait until every code cell has run.
 
     Right after a notebook opens, JupyterLab may not yet treat it as the current notebook, and
     the menu command then does nothing; so the command is repeated until a cell starts. If
     JupyterLab asks which kernel to use, the notebook's own kernel is accepted, as a learner
-    would.
+    would. If the run stops half-way with the kernel idle and nothing changes for ``stalled``
+    seconds (a lost connection to the kernel), Run All is chosen again, at most twice.
+    Returns how many times Run All was chosen.
     """
     deadline = time.monotonic() + timeout
+    chosen = 0
     for _attempt in range(5):
-        page.locator(f"{_PANEL} .jp-Notebook").click(position={"x": 5, "y": 5})
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        _run_all_from_the_menu(page)
+        chosen += 1
         waited = time.monotonic() + 10
         while time.monotonic() < waited and not page.evaluate(_STARTED, _PANEL):
             accept_kernel_dialog(page)
@@ -201,12 +238,23 @@ def run_all_cells(page, timeout: float = 180) -> None:
         if page.evaluate(_STARTED, _PANEL):
             break
         page.keyboard.press("Escape")
+    last, since, again = prompts(page), time.monotonic(), 0
     while not page.evaluate(_ALL_RAN, _PANEL):
         accept_kernel_dialog(page)
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise TimeoutError(f"the cells did not all run within {timeout:.0f}s;"
                                f" prompts: {prompts(page)}")
+        current = prompts(page)
+        if current != last:
+            last, since = current, now
+        elif now - since > stalled and again < 2 \
+                and (lab.kernel_of(name) or {}).get("execution_state") == "idle":
+            print(f"[browser] {name}: the run stalled at {current}; choosing Run All again")
+            _run_all_from_the_menu(page)
+            chosen, again, since = chosen + 1, again + 1, now
         time.sleep(0.5)
+    return chosen
 
 
 def accept_kernel_dialog(page) -> None:

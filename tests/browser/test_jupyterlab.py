@@ -68,7 +68,7 @@ def _run_all(page, lab, name: str) -> float:
     started = time.monotonic()
     try:
         lab_tools.open_notebook(page, lab, name)
-        lab_tools.run_all_cells(page)
+        lab_tools.run_all_cells(page, lab, name)
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"browser-{Path(name).stem}-failed.png"))
