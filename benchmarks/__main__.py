@@ -74,26 +74,30 @@ def table(results: list[Result]) -> str:
 
 
 def markdown(results: list[Result], meta: dict) -> str:
-    """The same results as a Markdown table (for the README or benchmarks/RESULTS.md)."""
+    """The same results in Markdown, one table per benchmark (for benchmarks/RESULTS.md)."""
     out = [
-        f"Measured {meta['finished']} on {meta['machine']} ({meta['cpus']} CPUs, load average"
-        f" {meta['load_before']:.1f} before / {meta['load_after']:.1f} after), Python"
-        f" {meta['python']}, kafka-python {meta['kafka_python']}, {meta['sizes_name']} sizes.",
+        "# Benchmark results",
         "",
-        "| Benchmark | Measure | Value | Target | Result |",
-        "|---|---|---:|---|---|",
+        f"Measured {meta['finished']} with `python -m benchmarks"
+        f"{' --quick' if meta['sizes_name'] == 'quick' else ''}` on {meta['machine']}"
+        f" ({meta['cpus']} CPUs, load average {meta['load_before']:.1f} before and"
+        f" {meta['load_after']:.1f} after), Python {meta['python']}, kafka-python"
+        f" {meta['kafka_python']}, commit {meta['commit']}. Ratios are the results; absolute"
+        " figures are context (they move with the machine's load).",
     ]
     for result in results:
+        out += ["", f"## {result.title}", ""]
         if result.error:
-            out.append(f"| {result.title} | crashed: {result.error} | | | |")
+            out.append(f"Crashed: {result.error}")
             continue
+        out += ["| Measure | Value | Target | Result |", "|---|---:|---|---|"]
         for f in result.figures:
-            out.append(f"| {result.title} | {f.name} | {number(f.value)} {f.unit} | | |")
+            out.append(f"| {f.name} | {number(f.value)} {f.unit} | | |")
         for r in result.ratios:
-            out.append(f"| {result.title} | **{r.name}** | **{number(r.value)}x** |"
-                       f" {target_text(r)} | {verdict(r.met)} |")
-    notes = [f"- {result.title}: {note}" for result in results for note in result.notes]
-    return "\n".join(out + [""] + notes) + "\n"
+            out.append(f"| **{r.name}** | **{number(r.value)}x** | {target_text(r)} |"
+                       f" {verdict(r.met)} |")
+        out += [""] + result.notes
+    return "\n".join(out) + "\n"
 
 
 def git_commit() -> str:
