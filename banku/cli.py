@@ -106,7 +106,7 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     log(f"Projecting {settings.topic_name} as group {projector.group_id};"
         " stop with Ctrl-C (or SIGTERM).")
-    projector.run()
+    projector.run(retry_seconds=args.retry_seconds)
     log(f"Stopped after {projector.applied} events ({projector.dead_letters} dead letters).")
     return 0
 
@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=5000,
                    help="records per poll, applied to Redis in one atomic step")
     p.add_argument("--client-id", default=None, help="name shown in the group's member list")
+    p.add_argument("--retry-seconds", "--redis-retry-seconds", dest="retry_seconds", type=float,
+                   default=60.0, help="how long to keep retrying while Redis or Kafka is away"
+                   " before giving up (default 60)")
     p.set_defaults(func=_project)
 
     p = sub.add_parser("replay", help="wipe the Redis view and rebuild it from offset zero")

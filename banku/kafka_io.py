@@ -6,6 +6,8 @@ to do, instead of a traceback from deep inside the client.
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from kafka.admin import NewTopic
 from kafka.errors import (
     KafkaError,
     KafkaTimeoutError,
+    SaslAuthenticationFailedError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
@@ -38,15 +41,83 @@ def kafka_down(settings: Settings, exc: BaseException | None = None) -> ServiceU
     )
 
 
+def login_refused(settings: Settings, reason: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"Kafka at {settings.bootstrap_servers} refused the SASL/PLAIN login of user"
+        f" {settings.kafka_username!r} ({reason}); check KAFKA_SASL_USERNAME and"
+        " KAFKA_SASL_PASSWORD."
+    )
+
+
+def _any_port_open(settings: Settings) -> bool:
+    for server in settings.bootstrap_list:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), 0.5):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def bootstrap_failed(settings: Settings, exc: BaseException, login_failure: str = "",
+                     ) -> ServiceUnavailable:
+    """Why a client could not bootstrap: a refused login, a broker that lets us connect but not
+    talk (SASL expected, or still starting), or no broker at all."""
+    if login_failure:
+        return login_refused(settings, login_failure)
+    if _any_port_open(settings) and settings.kafka_username:
+        return ServiceUnavailable(
+            f"Kafka at {settings.bootstrap_servers} accepts connections but did not let user"
+            f" {settings.kafka_username!r} in ({type(exc).__name__}): check KAFKA_SASL_USERNAME"
+            " and KAFKA_SASL_PASSWORD (or unset them if the broker needs no login); if it is"
+            " just starting, try again in a few seconds."
+        )
+    if _any_port_open(settings):
+        return ServiceUnavailable(
+            f"Kafka at {settings.bootstrap_servers} accepts connections but closes them"
+            f" ({type(exc).__name__}): if the broker requires a SASL/PLAIN login, set"
+            " KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD; if it is just starting, try again"
+            " in a few seconds."
+        )
+    return kafka_down(settings, exc)
+
+
+class _LoginFailures(logging.Handler):
+    """Notices kafka-python's log line for a refused SASL login. The client itself retries the
+    login until its bootstrap timeout and then only says that it could not bootstrap."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reason = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a log record we cannot format is not ours
+            return
+        marker = "SaslAuthenticationFailedError: "
+        if marker in message:
+            self.reason = message.rsplit(marker, 1)[1].strip()
+
+
 @contextmanager
 def kafka_errors(settings: Settings) -> Iterator[None]:
-    """Translate 'no broker' errors into a ServiceUnavailable a learner can act on."""
+    """Translate 'no broker' and 'login refused' errors into a ServiceUnavailable a learner can
+    act on."""
+    watch = _LoginFailures()
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.addHandler(watch)
     try:
         yield
     except KafkaTimeoutError as exc:
         if "bootstrap" in str(exc).lower():
-            raise kafka_down(settings, exc) from None
+            raise bootstrap_failed(settings, exc, watch.reason) from None
         raise
+    except SaslAuthenticationFailedError as exc:
+        raise login_refused(settings, str(exc).rsplit(": ", 1)[-1]) from None
+    finally:
+        kafka_log.removeHandler(watch)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from kafka.structs import OffsetAndMetadata
 from .config import DEFAULT_GROUP, Settings
 from .errors import BankuError, EventDecodeError, ServiceUnavailable
 from .events import decode
-from .kafka_io import ensure_topic, kafka_errors, make_producer, partitions_of
+from .kafka_io import ensure_topic, kafka_down, kafka_errors, make_producer, partitions_of
 from .read_model import Batch, PositionConflict, ReadModel
 
 Log = Callable[[str], None]
@@ -96,6 +96,9 @@ class Projector:
         self._consumer: KafkaConsumer | None = None
         self._dlq = None
         self._expected: dict[int, int] = {}  # partition -> position stored in Redis (-1: none)
+        # True while the consumer may be ahead of Redis (a batch was fetched but not applied, or
+        # the positions could not be read on assignment): seek back before the next poll.
+        self._resync_needed = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -134,6 +137,16 @@ class Projector:
 
     # --- rebalance callbacks (run inside poll) ---------------------------------------------
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        try:
+            self._seek_to_stored(assigned)
+        except ServiceUnavailable:
+            # Called inside poll, which would swallow the error: seek on the next poll instead.
+            self._resync_needed = True
+        parts = sorted(tp.partition for tp in assigned)
+        self.assignment_history.append((time.time(), parts))
+        self.log(f"assigned partitions {parts}")
+
+    def _seek_to_stored(self, assigned: list[TopicPartition]) -> None:
         stored = self.view.positions()
         for tp in assigned:
             if tp.partition in stored:
@@ -142,9 +155,6 @@ class Projector:
             else:
                 self.consumer.seek_to_beginning(tp)
                 self._expected[tp.partition] = -1
-        parts = sorted(tp.partition for tp in assigned)
-        self.assignment_history.append((time.time(), parts))
-        self.log(f"assigned partitions {parts}")
 
     def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
@@ -155,12 +165,18 @@ class Projector:
         """Seek every owned partition back to the position stored in Redis."""
         assigned = list(self.consumer.assignment())
         if assigned:
-            self._on_assigned(assigned)
+            self._seek_to_stored(assigned)
+        self._resync_needed = False
 
     # --- one step ----------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Fetch one batch, apply it atomically, return how many records it consumed."""
-        polled = self.consumer.poll(timeout_ms=timeout_ms)
+        if self._resync_needed:
+            self._resync()  # raises ServiceUnavailable while Redis is still away
+        try:
+            polled = self.consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as exc:  # the broker went away (kafka-python raises from poll)
+            raise kafka_down(self.settings, exc) from None
         if not polled:
             return 0
         batch = Batch()
@@ -184,8 +200,14 @@ class Projector:
             batch.positions[tp.partition] = (expected, records[-1].offset + 1)
         if not batch.positions:
             return 0
+        # The consumer is now past this batch. If it is not applied (Redis or Kafka fails below),
+        # the next poll must start again from the positions in Redis, or the batch is skipped.
+        resync_pending, self._resync_needed = self._resync_needed, True
         if dead:
-            self._send_to_dlq(dead)
+            try:
+                self._send_to_dlq(dead)
+            except KafkaError as exc:
+                raise kafka_down(self.settings, exc) from None
             batch.dead_letters = len(dead)
         try:
             self.view.apply_batch(batch)
@@ -193,6 +215,7 @@ class Projector:
             self.log(f"another projector moved ahead ({exc}); re-reading positions")
             self._resync()
             return 0
+        self._resync_needed = resync_pending
         for partition, (_, nxt) in batch.positions.items():
             self._expected[partition] = nxt
         self.applied += batch.applied
@@ -300,6 +323,9 @@ class Projector:
                 signal.signal(sig, lambda *_: stop.set())
         outage_since: float | None = None
         try:
+            # Both servers must answer at the start (a clear error at once, not after a minute
+            # of retries); after that, an outage is ridden out for up to ``retry_seconds``.
+            self.consumer  # noqa: B018
             while not stop.is_set():
                 try:
                     self.poll_once(timeout_ms=300)
@@ -307,7 +333,8 @@ class Projector:
                         self.log("connection is back; resuming from the positions in Redis")
                         outage_since = None
                 except ServiceUnavailable as exc:
-                    # Redis went away: wait for it, then re-read the positions it kept.
+                    # Redis or Kafka went away: wait for it; the next poll first re-reads the
+                    # positions Redis kept (a batch whose answer was lost is found applied).
                     now = time.monotonic()
                     if outage_since is None:
                         outage_since = now
@@ -315,10 +342,6 @@ class Projector:
                     if now - outage_since > retry_seconds:
                         raise
                     stop.wait(1.0)
-                    try:
-                        self._resync()
-                    except ServiceUnavailable:
-                        pass
         finally:
             self.close()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
 import redis
 
@@ -109,14 +110,23 @@ def redis_down(settings: Settings, exc: BaseException | None = None) -> ServiceU
     )
 
 
+def redis_login_refused(settings: Settings, exc: BaseException) -> ServiceUnavailable:
+    if not urlparse(settings.redis_url).password:
+        return ServiceUnavailable(
+            f"Redis at {settings.redis_location()} requires a password: put it in REDIS_URL"
+            " as redis://:PASSWORD@host:port/0."
+        )
+    return ServiceUnavailable(
+        f"Redis at {settings.redis_location()} refused the password in REDIS_URL ({exc})."
+    )
+
+
 @contextmanager
 def redis_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except redis.AuthenticationError as exc:
-        raise ServiceUnavailable(
-            f"Redis at {settings.redis_location()} refused the password in REDIS_URL ({exc})."
-        ) from None
+        raise redis_login_refused(settings, exc) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise redis_down(settings, exc) from None
 

@@ -7,6 +7,8 @@ self-transfer) so that a record no valid command could have written is treated a
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Container
 from typing import Any
 
@@ -23,13 +25,20 @@ MAX_BALANCE = 2**63 - 1
 MAX_NAME_LENGTH = 100
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so that a 10,000-character input does not
+    make a 10,000-character error message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 12]}... ({len(text)} chars)"
+
+
 def check_amount(amount: Any) -> int:
     """Amounts are positive whole numbers of minor units (cents): 2000 means 20.00."""
     # bool is a subclass of int in Python: True must not mean 1 cent.
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(
             f"The amount must be a whole number of cents, not {type(amount).__name__}"
-            f" {amount!r} (money is never a float: 20.00 is written 2000)."
+            f" {shown(amount)} (money is never a float: 20.00 is written 2000)."
         )
     if amount <= 0:
         raise InvalidAmount(f"The amount must be positive, got {amount}.")
@@ -38,36 +47,67 @@ def check_amount(amount: Any) -> int:
     return amount
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+\Z")
+
+
 def parse_amount(text: str) -> int:
     """Read an amount typed by a person ("2000"); refuse "20.5", "-3", "abc"."""
     cleaned = text.strip()
-    if not cleaned.isascii() or not cleaned.lstrip("+-").isdigit():
+    if not _WHOLE_NUMBER.match(cleaned):
         raise InvalidAmount(
-            f"{text!r} is not a whole number of cents (write 2000 for 20.00)."
+            f"{shown(text)} is not a whole number of cents (write 2000 for 20.00)."
+        )
+    if len(cleaned.lstrip("+-").lstrip("0")) > len(str(MAX_AMOUNT)):
+        # Python would refuse to even read a number of more than 4,300 digits (ValueError).
+        if cleaned.startswith("-"):
+            raise InvalidAmount(f"The amount must be positive, got {shown(cleaned, 40)}.")
+        raise InvalidAmount(
+            f"The amount {shown(cleaned, 40)} is too large: at most {MAX_AMOUNT} cents."
         )
     return check_amount(int(cleaned))
 
 
+# Invisible characters trimmed from both ends like spaces (a zero-width space, a byte-order mark).
+_TRIM = re.compile(r"^[\s\u200b\ufeff]+|[\s\u200b\ufeff]+$")
+# Embedding, override and isolate controls reorder the text around them, so that a name can
+# display as another one ("Trojan Source"); they have no place in a name.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_name(name: Any) -> str:
-    """Account names are text, non-empty after trimming, at most 100 characters."""
+    """Account names are text, non-empty after trimming, at most 100 characters.
+
+    Any script is welcome (Arabic and Hebrew names, accents, emoji, a zero-width joiner inside a
+    name). Refused: names with no visible character, control characters (NUL, tab, newline ...),
+    line separators, bidirectional override/isolate controls, and lone surrogates (not Unicode
+    text: they cannot be written as UTF-8).
+    """
     if not isinstance(name, str):
         raise InvalidName(f"The account name must be text, not {type(name).__name__}.")
-    trimmed = name.strip()
-    if not trimmed:
-        raise InvalidName("The account name is empty: give the account holder's name.")
+    trimmed = _TRIM.sub("", name)
     if len(trimmed) > MAX_NAME_LENGTH:
         raise InvalidName(
             f"The account name is {len(trimmed)} characters long: at most {MAX_NAME_LENGTH}."
         )
-    if any(ch in trimmed for ch in "\r\n\x00"):
-        raise InvalidName("The account name must be a single line of text.")
+    categories = {unicodedata.category(ch) for ch in trimmed}
+    if "Cs" in categories:
+        raise InvalidName("The account name is not valid Unicode text (a lone surrogate).")
+    if categories & {"Cc", "Zl", "Zp"}:
+        raise InvalidName("The account name must be a single line of printable text.")
+    if _BIDI_CONTROLS.intersection(trimmed):
+        raise InvalidName(
+            "The account name contains a bidirectional override or isolate control, which can"
+            " make it display as a different name."
+        )
+    if not any(c[0] in "LNPS" for c in categories):
+        raise InvalidName("The account name is empty: give the account holder's name.")
     return trimmed
 
 
 def check_account_exists(account_id: str, known: Container[str]) -> None:
     if not isinstance(account_id, str) or account_id not in known:
         raise AccountNotFound(
-            f"There is no account {account_id!r} in this namespace; create it first"
+            f"There is no account {shown(account_id)} in this namespace; create it first"
             " (`banku create NAME` prints its id)."
         )
 

@@ -393,43 +393,68 @@ def kafka_pid(plan: StackPlan, node: int) -> int | None:
 
 def kafka_broker_count(settings: Settings, timeout: float = 3.0) -> int:
     """How many brokers answer a metadata request (0 when Kafka is not reachable)."""
+    return kafka_check(settings, timeout)[0]
+
+
+def kafka_check(settings: Settings, timeout: float = 3.0) -> tuple[int, str]:
+    """How many brokers answer, and, when none does although one listens, why (a refused SASL
+    login, for example); the reason is empty when nothing listens at all."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
+
+    from .errors import ServiceUnavailable
+    from .kafka_io import kafka_errors
 
     if not any(
         port_open(int(s.rpartition(":")[2]), s.rpartition(":")[0].strip("[]") or "127.0.0.1")
         for s in settings.bootstrap_list if s.rpartition(":")[2].isdigit()
     ):
-        return 0
+        return 0, ""
     try:
-        admin = KafkaAdminClient(
-            **settings.kafka_options(), request_timeout_ms=int(timeout * 1000),
-        )
+        with kafka_errors(settings):
+            admin = KafkaAdminClient(
+                **settings.kafka_options(), request_timeout_ms=int(timeout * 1000),
+            )
+    except ServiceUnavailable as exc:
+        return 0, str(exc)
     except (KafkaError, OSError, ValueError):
-        return 0
+        return 0, ""
     try:
         cluster = admin.describe_cluster()
-        return len([b for b in cluster.get("brokers", []) if not b.get("is_fenced")])
+        return len([b for b in cluster.get("brokers", []) if not b.get("is_fenced")]), ""
     except (KafkaError, OSError, ValueError):
-        return 0
+        return 0, ""
     finally:
         admin.close()
 
 
+def _login_refused(problem: str) -> bool:
+    return "refused the SASL/PLAIN login" in problem
+
+
 # --- Redis -------------------------------------------------------------------------------------
 def redis_answers(settings: Settings, timeout: float = 1.0) -> bool:
+    return redis_check(settings, timeout)[0]
+
+
+def redis_check(settings: Settings, timeout: float = 1.0) -> tuple[bool, str]:
+    """Whether Redis answers, and, when it refuses the password, the sentence that says so."""
     import redis
+
+    from .read_model import redis_login_refused
 
     try:
         client = redis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
         try:
-            return bool(client.ping())
+            return bool(client.ping()), ""
         finally:
             client.close()
+    except redis.AuthenticationError as exc:
+        return False, str(redis_login_refused(settings, exc))
     except (redis.RedisError, OSError, ValueError):
-        return False
+        return False, ""
 
 
 def start_redis(plan: StackPlan) -> int:
@@ -505,8 +530,15 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
         )
 
     # --- what is needed, checked before anything starts ---
-    need_redis = not redis_answers(settings)
+    redis_ok, redis_problem = redis_check(settings)
+    need_redis = not redis_ok
     own_redis = redis_pid(plan) if need_redis else None
+    if own_redis and redis_problem:
+        raise StackError(
+            f"{redis_problem} The redis-server on port {plan.redis_port} was started with"
+            " another password: `banku stack down`, then `banku stack up` restarts it with the"
+            " one in REDIS_URL."
+        )
     if need_redis and not own_redis:
         redis_server_command()
         if port_open(plan.redis_port):
@@ -514,7 +546,15 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
                 f"Port {plan.redis_port} is taken by something that is not a Redis we can reach"
                 " (a wrong password in REDIS_URL?); stop it or set REDIS_URL to another port."
             )
-    need_kafka = kafka_broker_count(settings) < brokers
+    answering, kafka_problem = kafka_check(settings)
+    need_kafka = answering < brokers
+    if kafka_problem and _login_refused(kafka_problem) and any(
+            kafka_pid(plan, n) for n in range(1, 4)):
+        raise StackError(
+            f"{kafka_problem} The broker on port {plan.kafka_port} was started with other"
+            " credentials: `banku stack down`, then `banku stack up` restarts it with the ones"
+            " in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD."
+        )
     to_start: list[int] = []
     if need_kafka:
         java_command()
@@ -556,6 +596,9 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
                 dead = [n for n in range(1, brokers + 1) if not kafka_pid(plan, n)]
                 node = dead[0] if dead else 1
                 reason = "stopped" if dead else f"did not answer within {timeout:.0f}s"
+                problem = "" if dead else kafka_check(settings)[1]
+                if problem:
+                    reason += f" ({problem})"
                 raise StackError(
                     f"Kafka broker {node} {reason}; see {plan.kafka_log(node)}"
                     f" (last line: {_tail(plan.kafka_log(node), 1)})"
@@ -618,6 +661,8 @@ class StackStatus:
     kafka_brokers: int
     redis: bool
     settings: Settings
+    kafka_problem: str = ""  # why Kafka listens but does not let us in (a refused login ...)
+    redis_problem: str = ""  # why Redis refuses us (a wrong or missing password)
 
     @property
     def ok(self) -> bool:
@@ -625,19 +670,24 @@ class StackStatus:
 
     def lines(self) -> list[str]:
         s = self.settings
-        kafka = (
-            f"OK    Kafka at {s.bootstrap_servers} ({self.kafka_brokers} broker"
-            f"{'s' if self.kafka_brokers != 1 else ''})"
-            if self.kafka_brokers
-            else f"FAIL  Kafka does not answer at {s.bootstrap_servers}: run `banku stack up`"
-        )
-        redis_line = (
-            f"OK    Redis at {s.redis_location()}"
-            if self.redis
-            else f"FAIL  Redis does not answer at {s.redis_location()}: run `banku stack up`"
-        )
+        if self.kafka_brokers:
+            kafka = (f"OK    Kafka at {s.bootstrap_servers} ({self.kafka_brokers} broker"
+                     f"{'s' if self.kafka_brokers != 1 else ''})")
+        elif self.kafka_problem:
+            kafka = f"FAIL  {self.kafka_problem}"
+        else:
+            kafka = f"FAIL  Kafka does not answer at {s.bootstrap_servers}: run `banku stack up`"
+        if self.redis:
+            redis_line = f"OK    Redis at {s.redis_location()}"
+        elif self.redis_problem:
+            redis_line = f"FAIL  {self.redis_problem}"
+        else:
+            redis_line = (f"FAIL  Redis does not answer at {s.redis_location()}:"
+                          " run `banku stack up`")
         return [kafka, redis_line]
 
 
 def status(settings: Settings) -> StackStatus:
-    return StackStatus(kafka_broker_count(settings), redis_answers(settings), settings)
+    brokers, kafka_problem = kafka_check(settings)
+    redis_ok, redis_problem = redis_check(settings)
+    return StackStatus(brokers, redis_ok, settings, kafka_problem, redis_problem)

@@ -1,0 +1,171 @@
+"""Helpers for the fault tests: processes we can kill, waiting, and reading the view.
+
+The checks (`tests.helpers.fold_topic`, `raw_records`, `end_offsets`) deliberately do not use
+the kit's decoder or projector; these helpers only start and watch things.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from banku import Bank, Settings
+from banku.read_model import ReadModel
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.2) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")}
+    env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
+               BANKU_NAMESPACE=settings.namespace, BANKU_TOPIC=settings.topic,
+               PYTHONUNBUFFERED="1")
+    if settings.kafka_username:
+        env.update(KAFKA_SASL_USERNAME=settings.kafka_username,
+                   KAFKA_SASL_PASSWORD=settings.kafka_password)
+    env.update(extra)
+    return env
+
+
+def banku(settings: Settings, *args: str | bytes, stdin: str | None = None,
+          timeout: float = 120, **extra: str) -> subprocess.CompletedProcess:
+    """Run the real command line (``python -m banku``); stdout and stderr as text."""
+    result = subprocess.run([sys.executable, "-m", "banku", *args], input=stdin,
+                            capture_output=True, text=True, errors="replace",
+                            env=env_for(settings, **extra), timeout=timeout)
+    return result
+
+
+class ProjectorProcess:
+    """A ``banku project`` process whose stderr goes to a file we can read while it runs."""
+
+    def __init__(self, settings: Settings, log_dir: Path, name: str, *args: str) -> None:
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in wait()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "banku", "project", "--client-id", name, *args],
+            env=env_for(settings), stdout=subprocess.DEVNULL, stderr=self._log,
+            stdin=subprocess.DEVNULL,
+        )
+        self.started = time.monotonic()
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def assigned(self) -> bool:
+        """True once the group gave this member at least one partition."""
+        return any(line.startswith("assigned partitions [") and not line.endswith("[]")
+                   for line in self.log.splitlines())
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> bool:
+        """SIGKILL; True if it was still running (a real crash, not an exit)."""
+        if self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(signal.SIGKILL)
+        self.wait()
+        return True
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 30) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+
+def view(settings: Settings) -> dict[str, object]:
+    """Balances, positions and counters of the view, read in one go."""
+    model = ReadModel(settings)
+    try:
+        return {"balances": model.balances(), "positions": model.positions(),
+                "stats": model.stats()}
+    finally:
+        model.close()
+
+
+def progress(settings: Settings) -> int:
+    """Records applied so far, from the positions stored with the view (-1: Redis is down)."""
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        stored = client.hgetall(f"{settings.key_prefix}banku:positions")
+        return sum(int(v) for v in stored.values())
+    except redis.RedisError:
+        return -1
+    finally:
+        client.close()
+
+
+def write_mix(bank: Bank, ids: list[str], balances: dict[str, int], rng: random.Random,
+              count: int) -> None:
+    """``count`` valid commands (deposits, withdrawals, transfers), written in one batch."""
+    with bank.batch():
+        for _ in range(count):
+            acc = rng.choice(ids)
+            roll = rng.random()
+            if roll < 0.45 or balances[acc] < 10:
+                amount = rng.randint(1, 10_000)
+                bank.deposit(acc, amount)
+                balances[acc] += amount
+            elif roll < 0.75:
+                amount = rng.randint(1, balances[acc])
+                bank.withdraw(acc, amount)
+                balances[acc] -= amount
+            else:
+                target = rng.choice([i for i in ids if i != acc])
+                amount = rng.randint(1, balances[acc])
+                bank.transfer(acc, target, amount)
+                balances[acc] -= amount
+                balances[target] += amount
+
+
+class Traffic(threading.Thread):
+    """Writes a steady stream of valid commands until stopped (and at least ``minimum``)."""
+
+    def __init__(self, bank: Bank, ids: list[str], balances: dict[str, int], minimum: int = 0,
+                 rate: int = 1500) -> None:
+        super().__init__(daemon=True)
+        self.bank, self.ids, self.balances, self.minimum = bank, ids, balances, minimum
+        self.rate = rate
+        self.rng = random.Random(11)
+        self.written = 0
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        chunk = self.rate // 4
+        try:
+            while not (self.stop.is_set() and self.written >= self.minimum):
+                started = time.monotonic()
+                write_mix(self.bank, self.ids, self.balances, self.rng, chunk)
+                self.written += chunk
+                time.sleep(max(0.0, 0.25 - (time.monotonic() - started)))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
