@@ -99,7 +99,7 @@ def test_sigkill_at_several_points_loses_nothing_and_doubles_nothing(settings, b
     kills = 0
     for _ in range(5):
         before = progress()
-        proc = projector_process(settings, "--batch-size", "200", "--session-timeout-ms", "2000")
+        proc = projector_process(settings, "--batch-size", "20", "--session-timeout-ms", "2000")
         deadline = time.monotonic() + 60
         # Kill it while it works: once it has applied at least one batch, at a random instant.
         while progress() == before and proc.poll() is None and time.monotonic() < deadline:
