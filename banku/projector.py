@@ -329,6 +329,7 @@ class Projector:
             while not stop.is_set():
                 try:
                     self.poll_once(timeout_ms=300)
+                    self._rejoin_if_stranded()
                     if outage_since is not None:
                         self.log("connection is back; resuming from the positions in Redis")
                         outage_since = None
@@ -344,6 +345,28 @@ class Projector:
                     stop.wait(1.0)
         finally:
             self.close()
+
+    def _rejoin_if_stranded(self) -> None:
+        """Leave and rejoin when the group coordinator has not answered a heartbeat for long.
+
+        kafka-python 3.0.12 can strand a member: a rejoin cut short by a poll timeout leaves it
+        subscribed, silent and outside the group, while the others own every partition. A member
+        in the group (even an idle fourth one) hears back every few seconds, so a long silence
+        means stranded. A fresh consumer joins again; the stored positions keep it exact.
+        """
+        heartbeat = getattr(getattr(self._consumer, "_coordinator", None), "heartbeat", None)
+        if heartbeat is None:
+            return
+        last = max(getattr(heartbeat, "last_receive", 0.0), getattr(heartbeat, "last_reset", 0.0))
+        limit = max(3 * self._consumer_options["session_timeout_ms"] / 1000, 15.0)
+        if time.monotonic() - last > limit:
+            self.log(f"no word from the group coordinator for {limit:.0f}s; rejoining the group")
+            try:
+                self._consumer.close(autocommit=False)
+            except KafkaError:
+                pass
+            self._consumer = None
+            self._expected.clear()
 
     def start(self) -> Projector:
         """Run in a background thread (for notebooks); `stop()` ends it."""
