@@ -37,7 +37,7 @@ from .errors import BankuError, EventDecodeError, ServiceUnavailable
 from .events import decode
 from .kafka_io import admin_client, end_offsets, make_reader, read_to_end
 from .model import Ledger, fold
-from .notebook import start_projector_process
+from .notebook import owners_in, start_projector_process
 from .read_model import ReadModel
 
 Owners = dict[str, list[int]]
@@ -230,17 +230,7 @@ def describe_group(admin, settings: Settings, group: str = DEFAULT_GROUP) -> tup
     described = admin.describe_groups([group_id]).get(group_id, {})
     if described.get("error"):
         return "Dead", {}
-    owners: Owners = {}
-    for member in described.get("members", []):
-        assignment = member.get("member_assignment") or {}
-        parts = [
-            p
-            for entry in assignment.get("assigned_partitions", [])
-            if entry.get("topic") == settings.topic_name
-            for p in entry.get("partitions", [])
-        ]
-        owners[member.get("client_id") or member.get("member_id", "?")] = sorted(parts)
-    return described.get("group_state", "?"), dict(sorted(owners.items()))
+    return described.get("group_state", "?"), owners_in(settings, described)
 
 
 def owners_by_partition(owners: Owners, partitions: int = PARTITIONS) -> dict[int, list[str]]:

@@ -86,6 +86,11 @@ def group_ownership(settings: Settings, group: str = "banku-consumer") -> dict[s
     group_id = settings.group_id(group)
     with admin_client(settings) as admin:
         described = admin.describe_groups([group_id]).get(group_id, {})
+    return owners_in(settings, described)
+
+
+def owners_in(settings: Settings, described: dict) -> dict[str, list[int]]:
+    """Member (client id) -> partitions of this namespace's topic, from a group description."""
     owners: dict[str, list[int]] = {}
     for member in described.get("members", []):
         assignment = member.get("member_assignment") or {}

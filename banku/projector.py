@@ -119,12 +119,7 @@ class Projector:
         if self._thread is not None and self._thread is not threading.current_thread():
             self.stop()
         if self._consumer is not None:
-            try:
-                self._consumer.close(autocommit=False)
-            except KafkaError:
-                pass
-            self._consumer = None
-            self._expected.clear()
+            self._drop_consumer()
         if self._dlq is not None:
             self._dlq.close(timeout=10)
             self._dlq = None
@@ -361,12 +356,16 @@ class Projector:
         limit = max(3 * self._consumer_options["session_timeout_ms"] / 1000, 15.0)
         if time.monotonic() - last > limit:
             self.log(f"no word from the group coordinator for {limit:.0f}s; rejoining the group")
-            try:
-                self._consumer.close(autocommit=False)
-            except KafkaError:
-                pass
-            self._consumer = None
-            self._expected.clear()
+            self._drop_consumer()
+
+    def _drop_consumer(self) -> None:
+        """Close the consumer (leaving the group); the next poll makes a fresh one."""
+        try:
+            self._consumer.close(autocommit=False)
+        except KafkaError:
+            pass
+        self._consumer = None
+        self._expected.clear()
 
     def start(self) -> Projector:
         """Run in a background thread (for notebooks); `stop()` ends it."""

@@ -11,32 +11,14 @@ from kafka import KafkaProducer
 
 from banku import Bank, Projector
 from banku.read_model import ReadModel
+from tests.fault.util import write_mix
 from tests.helpers import end_offsets, fold_topic, projector_process, raw_records
 
 
 def busy_bank(bank: Bank, accounts: int = 20, events: int = 3000, seed: int = 1) -> list[str]:
     """Write a reproducible mix of valid commands (never refused) in one batch."""
-    rng = random.Random(seed)
     ids = [bank.create_account(f"Customer {i}") for i in range(accounts)]
-    balances = dict.fromkeys(ids, 0)
-    with bank.batch():
-        for _ in range(events):
-            acc = rng.choice(ids)
-            roll = rng.random()
-            if roll < 0.45 or balances[acc] < 10:
-                amount = rng.randint(1, 10_000)
-                bank.deposit(acc, amount)
-                balances[acc] += amount
-            elif roll < 0.75:
-                amount = rng.randint(1, balances[acc])
-                bank.withdraw(acc, amount)
-                balances[acc] -= amount
-            else:
-                target = rng.choice([i for i in ids if i != acc])
-                amount = rng.randint(1, balances[acc])
-                bank.transfer(acc, target, amount)
-                balances[acc] -= amount
-                balances[target] += amount
+    write_mix(bank, ids, dict.fromkeys(ids, 0), random.Random(seed), events)
     return ids
 
 
