@@ -162,15 +162,25 @@ def synthetic_log(events: int, accounts: int = 50, seed: int = 1,
     """
     rng = random.Random(seed)
     ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(accounts)]
-    balances = dict.fromkeys(ids, 0)
     log: list[Event] = [CreateEvent(acc, f"Customer {i:03d}") for i, acc in enumerate(ids)]
-    while len(log) < events:
+    log += movements(ids, events - len(log), rng)
+    log = log[:events]
+    step = max(1, span_ms // max(1, len(log)))
+    return [(event, start_ms + i * step) for i, event in enumerate(log)]
+
+
+def movements(ids: list[str], count: int, rng: random.Random) -> list[Event]:
+    """``count`` deposits, withdrawals and transfers between ``ids`` (all starting at 0) that a
+    `Bank` would accept: balances are tracked, so nothing is ever overdrawn."""
+    balances = dict.fromkeys(ids, 0)
+    out: list[Event] = []
+    while len(out) < count:
         acc = rng.choice(ids)
         roll = rng.random()
         if roll < 0.55 and balances[acc] >= 100:
             amount = rng.randint(1, min(balances[acc], 20_000))
             balances[acc] -= amount
-            log.append(WithdrawEvent(acc, amount))
+            out.append(WithdrawEvent(acc, amount))
         elif roll < 0.85 and balances[acc] >= 100:
             target = rng.choice(ids)
             if target == acc:
@@ -178,14 +188,12 @@ def synthetic_log(events: int, accounts: int = 50, seed: int = 1,
             amount = rng.randint(1, min(balances[acc], 50_000))
             balances[acc] -= amount
             balances[target] += amount
-            log.append(TransferEvent(acc, target, amount))
+            out.append(TransferEvent(acc, target, amount))
         else:
             amount = rng.randint(1_000, 300_000)
             balances[acc] += amount
-            log.append(DepositEvent(acc, amount))
-    log = log[:events]
-    step = max(1, span_ms // max(1, len(log)))
-    return [(event, start_ms + i * step) for i, event in enumerate(log)]
+            out.append(DepositEvent(acc, amount))
+    return out
 
 
 def load_log(settings: Settings, log: list[tuple[Event, int]]) -> float:

@@ -16,10 +16,10 @@ import time
 
 from banku import Bank
 from banku.config import Settings
-from banku.events import DepositEvent, encode, key_of
+from banku.events import DepositEvent, TransferEvent, WithdrawEvent, encode, key_of
 from banku.kafka_io import make_producer
 
-from .common import Result, Sizes, fresh, median, stopwatch
+from .common import Result, Sizes, fresh, median, movements, stopwatch
 
 TITLE = "Producing events"
 ACCOUNTS = 50
@@ -27,28 +27,14 @@ ACCOUNTS = 50
 
 def plan_commands(ids: list[str], count: int, seed: int = 2) -> list[tuple[str, tuple]]:
     """A mix of commands the bank will accept (balances are tracked, nothing is overdrawn)."""
-    rng = random.Random(seed)
-    balances = dict.fromkeys(ids, 0)
     plan: list[tuple[str, tuple]] = []
-    while len(plan) < count:
-        acc = rng.choice(ids)
-        roll = rng.random()
-        if roll < 0.55 and balances[acc] >= 100:
-            amount = rng.randint(1, min(balances[acc], 20_000))
-            balances[acc] -= amount
-            plan.append(("withdraw", (acc, amount)))
-        elif roll < 0.85 and balances[acc] >= 100:
-            target = rng.choice(ids)
-            if target == acc:
-                continue
-            amount = rng.randint(1, min(balances[acc], 50_000))
-            balances[acc] -= amount
-            balances[target] += amount
-            plan.append(("transfer", (acc, target, amount)))
+    for event in movements(ids, count, random.Random(seed)):
+        if isinstance(event, TransferEvent):
+            plan.append(("transfer", (event.acc_id, event.target_id, event.amount)))
+        elif isinstance(event, WithdrawEvent):
+            plan.append(("withdraw", (event.acc_id, event.amount)))
         else:
-            amount = rng.randint(1_000, 300_000)
-            balances[acc] += amount
-            plan.append(("deposit", (acc, amount)))
+            plan.append(("deposit", (event.acc_id, event.amount)))
     return plan
 
 
