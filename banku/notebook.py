@@ -62,12 +62,18 @@ def show_errors_as_sentences() -> None:
     shell.set_custom_exc((BankuError,), handler)
 
 
-def environment_for(settings: Settings) -> dict[str, str]:
-    """Environment variables that make a `banku` subprocess use these settings."""
-    env = dict(os.environ)
+def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment variables that make a `banku` subprocess use exactly these settings."""
+    # Credentials come from the settings only, never from whatever the parent had.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")}
     env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
                BANKU_TOPIC=settings.topic, BANKU_NAMESPACE=settings.namespace,
                PYTHONUNBUFFERED="1")
+    if settings.kafka_username:
+        env.update(KAFKA_SASL_USERNAME=settings.kafka_username,
+                   KAFKA_SASL_PASSWORD=settings.kafka_password)
+    env.update(extra)
     return env
 
 

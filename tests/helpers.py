@@ -7,7 +7,6 @@ bug in the kit's decoder or projector cannot hide behind the same bug in the che
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 
 from banku import Settings
+from banku.notebook import environment_for
 
 
 def raw_records(settings: Settings, topic: str | None = None) -> list:
@@ -81,11 +81,8 @@ def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
-               BANKU_NAMESPACE=settings.namespace, BANKU_TOPIC=settings.topic,
-               PYTHONUNBUFFERED="1")
-    return env
+    """Environment variables that point a `banku` subprocess at these settings."""
+    return environment_for(settings)
 
 
 def banku(settings: Settings, *args: str, stdin: str | None = None,

@@ -13,7 +13,6 @@ fixture, whether the test passed or not. Run with ``pytest -s`` to see the start
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from banku import Settings, stack
 from banku.kafka_io import ensure_topic
+from banku.notebook import environment_for
 
 SINGLE = Settings(bootstrap_servers="127.0.0.1:39092", redis_url="redis://127.0.0.1:36379/0")
 CLUSTER = Settings(bootstrap_servers="127.0.0.1:49092", redis_url="redis://127.0.0.1:46379/0")
@@ -52,12 +52,7 @@ assert {SINGLE.bootstrap_servers, CLUSTER.bootstrap_servers}.isdisjoint(
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("BANKU_NAMESPACE", "BANKU_TOPIC", "KAFKA_SASL_USERNAME",
-                        "KAFKA_SASL_PASSWORD")}
-    env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
-               REDIS_URL=settings.redis_url, **extra)
-    return env
+    return environment_for(settings, **extra)
 
 
 def banku(settings: Settings, *args: str, timeout: float = 150,

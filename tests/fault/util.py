@@ -6,7 +6,6 @@ the kit's decoder or projector; these helpers only start and watch things.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import redis
 
 from banku import Bank, Settings
+from banku.notebook import environment_for
 from banku.read_model import ReadModel
 
 
@@ -35,16 +35,7 @@ def wait_until(check: Callable[[], object], timeout: float, what: str,
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")}
-    env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
-               BANKU_NAMESPACE=settings.namespace, BANKU_TOPIC=settings.topic,
-               PYTHONUNBUFFERED="1")
-    if settings.kafka_username:
-        env.update(KAFKA_SASL_USERNAME=settings.kafka_username,
-                   KAFKA_SASL_PASSWORD=settings.kafka_password)
-    env.update(extra)
-    return env
+    return environment_for(settings, **extra)
 
 
 def banku(settings: Settings, *args: str | bytes, stdin: str | None = None,
