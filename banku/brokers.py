@@ -57,16 +57,18 @@ class PartitionState:
 def partition_states(settings: Settings, topic: str | None = None) -> list[PartitionState]:
     """Leader, replicas and in-sync replicas (ISR) of every partition, as the cluster reports."""
     topic = topic or settings.topic_name
-    for attempt in range(5):
+    for attempt in range(20):
         try:
             with admin_client(settings) as admin:
                 (described,) = admin.describe_topics([topic])
-            break
+            if described.get("partitions"):
+                break
+            # A broker that has not yet heard of a new topic answers with no partitions.
         except KafkaError:
             # Asked a broker that just died: metadata moves on, ask again.
-            if attempt == 4:
+            if attempt == 19:
                 raise
-            time.sleep(0.5)
+        time.sleep(0.5)
     return sorted(
         (PartitionState(p["partition_index"], p["leader_id"], tuple(sorted(p["replica_nodes"])),
                         tuple(sorted(p["isr_nodes"])))
