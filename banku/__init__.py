@@ -1,39 +1,98 @@
-"""Banku: event sourcing and CQRS with Apache Kafka and Redis, a teaching kit."""
+"""Banku: event sourcing and CQRS with Apache Kafka and Redis, a teaching kit.
 
-from . import history  # noqa: F401  (banku.history)
-from .commands import Bank, Receipt
+The layers, from the inside out:
+
+* the bank, pure: `events`, `rules` (one `decide`), `model` (the ledger and its fold),
+  `projection` (the projector's state machine), `ports` (what the bank needs from a log and a
+  view) and `memory` (in-memory adapters for unit tests);
+* its adapters and services: `kafka_io`, `kafka_log`, `read_model` (Redis), `diagnostics`,
+  `commands` (`Bank`), `projector`, `handler`, `snapshots`, `names`, `history`;
+* the lab: `banku.stack` (Kafka and Redis as local processes) and `banku.lab` (brokers, doctor,
+  workshop, sample log); the notebooks' helpers in `banku.lessons`.
+
+Heavy modules (pandas through `history`, the lab) are imported only when first used, so
+``banku --help`` and ``import banku`` stay quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
 from .config import Settings
 from .errors import (
+    AccountExists,
     AccountNotFound,
     BankuError,
     CommandRejected,
+    ConfigError,
     EventDecodeError,
     InsufficientFunds,
+    InvalidAccountId,
     InvalidAmount,
+    InvalidCommandId,
     InvalidName,
+    NotAllowed,
     SameAccountTransfer,
     ServiceUnavailable,
     StackError,
+    ViewCorrupt,
 )
-from .model import BankAccount
-from .projector import Projector
+from .model import BankAccount, Receipt
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from . import history, stack
+    from .commands import Bank
+    from .projector import Projector
+
+__version__ = "0.2.0"
+
+# A library logs; the application (the CLI, a notebook) decides what to show.
+logging.getLogger("banku").addHandler(logging.NullHandler())
+
+# name -> module that defines it, imported on first use (PEP 562)
+_LAZY = {
+    "Bank": "banku.commands",
+    "Projector": "banku.projector",
+}
+_LAZY_MODULES = {"history", "stack", "lab", "lessons", "handler", "snapshots", "names",
+                 "kafka_io", "kafka_log", "read_model", "memory"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f"banku.{name}")
+    else:
+        raise AttributeError(f"module 'banku' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "Bank",
     "BankAccount",
     "Projector",
     "Receipt",
+    "Settings",
     "history",
+    "stack",
+    "AccountExists",
     "AccountNotFound",
     "BankuError",
     "CommandRejected",
+    "ConfigError",
     "EventDecodeError",
     "InsufficientFunds",
+    "InvalidAccountId",
     "InvalidAmount",
+    "InvalidCommandId",
     "InvalidName",
+    "NotAllowed",
     "SameAccountTransfer",
     "ServiceUnavailable",
-    "Settings",
     "StackError",
+    "ViewCorrupt",
 ]

@@ -1,22 +1,78 @@
 """The `banku` command line: the stack, the bank's commands, the projector, and workshop tools.
 
-Every command exits 0 on success and otherwise prints one line saying why on stderr.
+Every command exits 0 on success and otherwise prints one line saying why on stderr. Modules are
+imported by the command that needs them, so ``banku --help`` does not pay for pandas.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from . import stack
+from . import defaults
 from .config import DEFAULT_GROUP, Settings
 from .errors import BankuError
-from .rules import parse_amount
 
 
+# --- helpers ---------------------------------------------------------------------------------
+def _bank(settings: Settings):  # noqa: ANN202
+    from .commands import Bank
+
+    return Bank(settings)
+
+
+def _landed(receipt) -> str:  # noqa: ANN001
+    return f"(partition {receipt.partition}, offset {receipt.offset})"
+
+
+def _amount(text: str) -> int:
+    from .rules import parse_amount
+
+    return parse_amount(text)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (a clean leave), and the old handlers come back after."""
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per line: the machine-readable log other programs (and lessons) read."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"level": record.levelname.lower(), "message": record.getMessage()}
+        for key in ("event", "partitions", "partition", "offset", "reason"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        return json.dumps(data)
+
+
+def _log_to_stderr(as_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLines() if as_json else logging.Formatter("%(message)s"))
+    logger = logging.getLogger("banku")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+# --- commands ----------------------------------------------------------------------------------
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from . import stack
+
     if args.action == "up":
         stack.up(settings, brokers=args.brokers)
         return 0
@@ -29,39 +85,30 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok else 1
 
 
-def _bank(settings: Settings):
-    from .commands import Bank
-
-    return Bank(settings)
-
-
-def _landed(receipt) -> str:
-    return f"(partition {receipt.partition}, offset {receipt.offset})"
-
-
 def _create(args: argparse.Namespace, settings: Settings) -> int:
     with _bank(settings) as bank:
-        print(bank.create_account(args.name))
+        print(bank.create_account(args.name, command_id=args.command_id))
     return 0
 
 
 def _deposit(args: argparse.Namespace, settings: Settings) -> int:
     with _bank(settings) as bank:
-        receipt = bank.deposit(args.id, parse_amount(args.amount))
+        receipt = bank.deposit(args.id, _amount(args.amount), command_id=args.command_id)
     print(f"Deposited {receipt.event.amount} to {args.id} {_landed(receipt)}")
     return 0
 
 
 def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
     with _bank(settings) as bank:
-        receipt = bank.withdraw(args.id, parse_amount(args.amount))
+        receipt = bank.withdraw(args.id, _amount(args.amount), command_id=args.command_id)
     print(f"Withdrew {receipt.event.amount} from {args.id} {_landed(receipt)}")
     return 0
 
 
 def _transfer(args: argparse.Namespace, settings: Settings) -> int:
     with _bank(settings) as bank:
-        receipt = bank.transfer(args.source, args.target, parse_amount(args.amount))
+        receipt = bank.transfer(args.source, args.target, _amount(args.amount),
+                                command_id=args.command_id)
     print(f"Transferred {receipt.event.amount} from {args.source} to {args.target}"
           f" {_landed(receipt)}")
     return 0
@@ -70,11 +117,8 @@ def _transfer(args: argparse.Namespace, settings: Settings) -> int:
 def _balances(args: argparse.Namespace, settings: Settings) -> int:
     from .read_model import ReadModel
 
-    view = ReadModel(settings)
-    try:
+    with ReadModel(settings) as view:
         accounts = view.accounts()
-    finally:
-        view.close()
     if args.json:
         print(json.dumps([{"Id": a.id, "Name": a.name, "Balance": a.balance} for a in accounts]))
         return 0
@@ -91,23 +135,25 @@ def _balances(args: argparse.Namespace, settings: Settings) -> int:
 def _project(args: argparse.Namespace, settings: Settings) -> int:
     from .projector import Projector
 
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
+    _log_to_stderr(args.log_json)
     projector = Projector(
         settings, group_id=args.group, session_timeout_ms=args.session_timeout_ms,
-        heartbeat_interval_ms=max(100, args.session_timeout_ms // 4), log=log,
         max_poll_records=args.batch_size, client_id=args.client_id,
     )
-    if args.until_caught_up:
-        with projector:
+    with projector:
+        if args.until_caught_up:
             count = projector.run_until_caught_up(timeout=args.timeout)
-        print(f"Applied {count} records; the view is caught up.")
-        return 0
-    log(f"Projecting {settings.topic_name} as group {projector.group_id};"
-        " stop with Ctrl-C (or SIGTERM).")
-    projector.run(retry_seconds=args.retry_seconds)
-    log(f"Stopped after {projector.applied} events ({projector.dead_letters} dead letters).")
+            print(f"Applied {count} records; the view is caught up.")
+            return 0
+        logging.getLogger("banku").info(
+            "Projecting %s as group %s; stop with Ctrl-C (or SIGTERM).", settings.topic_name,
+            projector.group_id, extra={"event": "started"})
+        stop = threading.Event()
+        with _stopped_by_signals(stop):
+            projector.run(stop, retry_seconds=args.retry_seconds)
+        logging.getLogger("banku").info(
+            "Stopped after %d events (%d dead letters).", projector.applied,
+            projector.dead_letters, extra={"event": "stopped"})
     return 0
 
 
@@ -128,7 +174,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> int:
-    from .sample import DEFAULT_SAMPLE, load_file
+    from .lab.sample import DEFAULT_SAMPLE, load_file
 
     path = Path(args.path) if args.path else DEFAULT_SAMPLE
     with _bank(settings) as bank:
@@ -138,7 +184,7 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reset(args: argparse.Namespace, settings: Settings) -> int:
-    from . import workshop
+    from .lab import workshop
 
     scope = ("ALL namespaces" if args.all_namespaces
              else f"namespace {settings.namespace or '(default)'}")
@@ -160,7 +206,7 @@ def _reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .doctor import run_checks
+    from .lab.doctor import run_checks
 
     checks = run_checks(settings)
     for check in checks:
@@ -169,7 +215,7 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
-    from .workshop import dead_letters
+    from .lab.workshop import dead_letters
 
     letters = dead_letters(settings)
     if not letters:
@@ -177,6 +223,16 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     for letter in letters:
         print(f"{letter['source']}: {letter['reason']}  value={letter['value']!r}")
     return 0
+
+
+# --- the parser ----------------------------------------------------------------------------------
+def _money_command(sub, name: str, func, help_: str, *positionals: tuple[str, str]) -> None:  # noqa: ANN001
+    p = sub.add_parser(name, help=help_)
+    for dest, metavar in positionals:
+        p.add_argument(dest, metavar=metavar)
+    p.add_argument("--command-id", default=None,
+                   help="idempotency key: the same id sent again writes nothing new")
+    p.set_defaults(func=func)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,20 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wipe", action="store_true", help="with down: also delete the data")
     p.set_defaults(func=_stack)
 
-    p = sub.add_parser("create", help="open an account; prints its id")
-    p.add_argument("name")
-    p.set_defaults(func=_create)
-    for name, func, verb in (("deposit", _deposit, "put money into"),
-                             ("withdraw", _withdraw, "take money out of")):
-        p = sub.add_parser(name, help=f"{verb} an account (AMOUNT in cents)")
-        p.add_argument("id")
-        p.add_argument("amount")
-        p.set_defaults(func=func)
-    p = sub.add_parser("transfer", help="move money between two accounts (AMOUNT in cents)")
-    p.add_argument("source", metavar="FROM")
-    p.add_argument("target", metavar="TO")
-    p.add_argument("amount")
-    p.set_defaults(func=_transfer)
+    _money_command(sub, "create", _create, "open an account; prints its id", ("name", "NAME"))
+    _money_command(sub, "deposit", _deposit, "put money into an account (AMOUNT in cents)",
+                   ("id", "ID"), ("amount", "AMOUNT"))
+    _money_command(sub, "withdraw", _withdraw, "take money out of an account (AMOUNT in cents)",
+                   ("id", "ID"), ("amount", "AMOUNT"))
+    _money_command(sub, "transfer", _transfer,
+                   "move money between two accounts (AMOUNT in cents)",
+                   ("source", "FROM"), ("target", "TO"), ("amount", "AMOUNT"))
 
     p = sub.add_parser("balances", help="every account as the Redis view shows it")
     p.add_argument("--json", action="store_true")
@@ -214,25 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", default=DEFAULT_GROUP)
     p.add_argument("--until-caught-up", action="store_true",
                    help="stop once everything up to the end offsets is applied")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--session-timeout-ms", type=int, default=10000)
-    p.add_argument("--batch-size", type=int, default=5000,
+    p.add_argument("--timeout", type=float, default=defaults.CATCH_UP_TIMEOUT_S)
+    p.add_argument("--session-timeout-ms", type=int, default=defaults.SESSION_TIMEOUT_MS)
+    p.add_argument("--batch-size", type=int, default=defaults.PROJECTOR_BATCH,
                    help="records per poll, applied to Redis in one atomic step")
     p.add_argument("--client-id", default=None, help="name shown in the group's member list")
-    p.add_argument("--retry-seconds", "--redis-retry-seconds", dest="retry_seconds", type=float,
-                   default=60.0, help="how long to keep retrying while Redis or Kafka is away"
-                   " before giving up (default 60)")
+    p.add_argument("--retry-seconds", type=float, default=defaults.OUTAGE_RETRY_S,
+                   help="how long to keep retrying while Redis or Kafka is away before giving up")
+    p.add_argument("--log-json", action="store_true",
+                   help="log one JSON object per line (assignments, dead letters) on stderr")
     p.set_defaults(func=_project)
 
     p = sub.add_parser("replay", help="wipe the Redis view and rebuild it from offset zero")
     p.add_argument("--group", default=DEFAULT_GROUP)
-    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--timeout", type=float, default=defaults.REPLAY_TIMEOUT_S)
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("console", help="the Go tutorial's create###Name prompt")
     p.set_defaults(func=_console)
 
-    p = sub.add_parser("load", help="load the sample event log (data/) into the topic")
+    p = sub.add_parser("load", help="load the sample event log into the topic")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_load)
 
@@ -255,9 +306,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
-    except (BankuError, ValueError) as exc:
+    except BankuError as exc:
         print(f"banku: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("banku: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last net: one line, never a traceback
+        module = type(exc).__module__.split(".")[0]
+        if module not in ("kafka", "redis"):
+            raise
+        print(f"banku: {module.capitalize()} error: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1

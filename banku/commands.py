@@ -1,28 +1,33 @@
-"""The command side: `Bank` checks a command against the bank's rules, then writes one event.
+"""The command side: `Bank` decides a command with the bank's rules, then writes one event.
 
 Events are facts; commands can be refused. The Go original wrote every command to Kafka and let
 the consumer reject some of them later, so a refused withdraw stayed in the log as a
-"WithdrawEvent". Here the rules (`banku.rules`) run *before* anything is written, against a
-ledger folded from the topic itself, and a refused command writes nothing.
+"WithdrawEvent". Here the rules (`banku.rules.decide`) run *before* anything is written, against
+a ledger folded from the topic itself, and a refused command writes nothing.
 
 The ledger is caught up from the topic before each command, so the `Bank` sees what other
 writers wrote and, always, its own earlier writes (read your own writes).
+
+Every command carries an idempotency key (``command_id``, made up when not given) in a record
+header. A command whose id is already in the log writes nothing new and returns the first
+outcome: a caller may retry after a timeout without paying twice.
+
+With ``BANKU_COMMANDS=topic`` the decision moves to the command handler (`banku.handler`): one
+writer per account, so two `Bank`s can no longer both pass the same funds check.
 """
 
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
-
-from kafka.errors import KafkaError
 
 from . import rules
 from .config import Settings
 from .errors import EventDecodeError, ServiceUnavailable
 from .events import (
+    COMMAND_ID_HEADER,
     CreateEvent,
     DepositEvent,
     Event,
@@ -32,117 +37,137 @@ from .events import (
     encode,
     key_of,
 )
-from .kafka_io import ensure_topic, make_producer, make_reader, read_to_end
-from .model import BankAccount, Ledger
-from .read_model import ReadModel
+from .model import BankAccount, Ledger, Receipt
+from .ports import EventLog, Sent, ViewStore
 
-SEND_TIMEOUT = 30.0
+__all__ = ["Bank", "Receipt"]
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """Where an event landed: Kafka's answer to a send."""
+def _release(held: dict) -> None:
+    for resource in held.values():
+        try:
+            resource.close()
+        except Exception:  # noqa: BLE001 - releasing must not raise
+            pass
+    held.clear()
 
-    event: Event
-    partition: int
-    offset: int
-    timestamp_ms: int
 
-    @property
-    def wire(self) -> str:
-        return encode(self.event).decode()
+def command_id_of(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
+    for name, value in headers or ():
+        if name == COMMAND_ID_HEADER:
+            return value.decode("utf-8", "replace")
+    return None
 
 
 class Bank:
-    """Open accounts and move money. Every method validates first, then writes one event."""
+    """Open accounts and move money. Every method decides first, then writes one event."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, log: EventLog | None = None,
+                 view: ViewStore | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        if log is None:
+            from .kafka_log import KafkaEventLog
+
+            log = KafkaEventLog(self.settings)
+        self.log = log
         self.ledger = Ledger.empty()
         self.last_receipt: Receipt | None = None
         self._positions: dict[int, int] = {}
         self._own: set[tuple[int, int]] = set()  # (partition, offset) of our own writes
-        self._producer = None
-        self._reader = None
-        self._read_model: ReadModel | None = None
-        self._pending: list[tuple[Event, Any]] | None = None  # inside `batch()`
+        self._view = view
+        self._pending: list[tuple[Event, int, Sent, str]] | None = None  # inside `batch()`
+        self._started = False
+        self._handler = None  # the command handler's client, in topic mode
+        self._held: dict = {"log": log}
+        self._finalizer = weakref.finalize(self, _release, self._held)
 
     # --- commands --------------------------------------------------------------------------
-    def create_account(self, name: str) -> str:
+    def create_account(self, name: str, command_id: str | None = None) -> str:
         """Open an account; returns its new id (a uuid4, as in the Go original)."""
-        self._catch_up()
-        event = CreateEvent(str(uuid.uuid4()), rules.check_name(name))
-        self._write(event)
+        event, _ = self._run(CreateEvent(str(uuid.uuid4()), name), command_id)
         return event.acc_id
 
-    def deposit(self, account_id: str, amount: int) -> Receipt | None:
-        self._catch_up()
-        amount = rules.check_amount(amount)
-        rules.check_account_exists(account_id, self.ledger.names)
-        rules.check_balance_limit(account_id, self.ledger.balances[account_id], amount)
-        return self._write(DepositEvent(account_id, amount))
+    def deposit(self, account_id: str, amount: int, command_id: str | None = None,
+                ) -> Receipt | None:
+        return self._execute(DepositEvent(account_id, amount), command_id)
 
-    def withdraw(self, account_id: str, amount: int) -> Receipt | None:
-        self._catch_up()
-        amount = rules.check_amount(amount)
-        rules.check_account_exists(account_id, self.ledger.names)
-        rules.check_funds(account_id, self.ledger.balances[account_id], amount)
-        return self._write(WithdrawEvent(account_id, amount))
+    def withdraw(self, account_id: str, amount: int, command_id: str | None = None,
+                 ) -> Receipt | None:
+        return self._execute(WithdrawEvent(account_id, amount), command_id)
 
-    def transfer(self, source_id: str, target_id: str, amount: int) -> Receipt | None:
+    def transfer(self, source_id: str, target_id: str, amount: int,
+                 command_id: str | None = None) -> Receipt | None:
         """One event moves the money: there is no moment where it left one account and has not
         reached the other (the Go original's two separate writes could create money)."""
-        self._catch_up()
-        amount = rules.check_amount(amount)
-        rules.check_account_exists(source_id, self.ledger.names)
-        rules.check_account_exists(target_id, self.ledger.names)
-        rules.check_not_same_account(source_id, target_id)
-        rules.check_funds(source_id, self.ledger.balances[source_id], amount)
-        rules.check_balance_limit(target_id, self.ledger.balances[target_id], amount)
-        return self._write(TransferEvent(source_id, target_id, amount))
+        return self._execute(TransferEvent(source_id, target_id, amount), command_id)
 
-    def submit(self, event: Event, timestamp_ms: int | None = None) -> Receipt | None:
-        """Check an already-built event as if it were a command, then write it (used to load
-        a recorded log, with its original timestamps)."""
+    def submit(self, event: Event, timestamp_ms: int | None = None,
+               command_id: str | None = None) -> Receipt | None:
+        """Decide an already-built event as if it were a command, then write it (used to load
+        a recorded log with its original timestamps). The same rules as every command."""
+        return self._execute(event, command_id, timestamp_ms)
+
+    def _execute(self, event: Event, command_id: str | None,
+                 timestamp_ms: int | None = None) -> Receipt | None:
+        return self._run(event, command_id, timestamp_ms)[1]
+
+    def _run(self, event: Event, command_id: str | None,
+             timestamp_ms: int | None = None) -> tuple[Event, Receipt | None]:
+        """Decide and write; returns the event written (or first written) and its receipt
+        (None inside a batch, until Kafka answers)."""
+        rules.check_command_id(command_id)
+        if self.settings.commands == "topic" and self._pending is None:
+            receipt = self._through_handler(event, command_id, timestamp_ms)
+            return receipt.event, receipt
         self._catch_up()
-        if isinstance(event, CreateEvent):
-            rules.check_name(event.acc_name)
-            if event.acc_id in self.ledger.names:
-                raise rules.InvalidName(f"Account {event.acc_id} already exists.")
-        else:
-            rules.check_amount(event.amount)
-            rules.check_account_exists(event.acc_id, self.ledger.names)
-            balance = self.ledger.balances[event.acc_id]
-            if isinstance(event, DepositEvent):
-                rules.check_balance_limit(event.acc_id, balance, event.amount)
-            else:
-                rules.check_funds(event.acc_id, balance, event.amount)
-            if isinstance(event, TransferEvent):
-                rules.check_account_exists(event.target_id, self.ledger.names)
-                rules.check_not_same_account(event.acc_id, event.target_id)
-        return self._write(event, timestamp_ms)
+        command_id = command_id or str(uuid.uuid4())
+        first = self.ledger.commands.get(command_id)
+        if first is not None:
+            if first.offset >= 0:
+                self.last_receipt = first
+            return first.event, first  # already in the log: nothing new is written
+        event = rules.decide(self.ledger, event, self._partition_of)
+        partition = self._partition_of(event.acc_id)
+        return event, self._write(event, partition, command_id, timestamp_ms)
+
+    def _partition_of(self, account_id: str) -> int:
+        return self.log.partition_for(account_id.encode())
+
+    def _through_handler(self, event: Event, command_id: str | None,
+                         timestamp_ms: int | None) -> Receipt:
+        if self._handler is None:
+            from .handler import HandlerClient
+
+            self._handler = self._held["handler"] = HandlerClient(self.settings)
+        receipt = self._handler.submit(event, command_id or str(uuid.uuid4()), timestamp_ms)
+        self.last_receipt = receipt
+        return receipt
 
     # --- reading ---------------------------------------------------------------------------
     @property
-    def read_model(self) -> ReadModel:
-        if self._read_model is None:
-            self._read_model = ReadModel(self.settings)
-        return self._read_model
+    def view(self) -> ViewStore:
+        if self._view is None:
+            from .read_model import ReadModel
+
+            self._view = self._held["view"] = ReadModel(self.settings)
+        return self._view
+
+    read_model = view
 
     def account(self, account_id: str) -> BankAccount | None:
         """The account as the read model (Redis) shows it: only what the projector applied."""
-        return self.read_model.fetch_account(account_id)
+        return self.view.account(account_id)
 
     def accounts(self) -> list[BankAccount]:
-        return self.read_model.accounts()
+        return self.view.accounts()
 
     # --- fast path -------------------------------------------------------------------------
     @contextmanager
     def batch(self) -> Iterator[list[Receipt]]:
         """Write many commands without waiting for each acknowledgement.
 
-        Commands are still checked one by one against the ledger (which includes the batch's own
-        events); Kafka's answers are collected at the end. If any send fails, the error is
+        Commands are still decided one by one against the ledger (which includes the batch's
+        own events); Kafka's answers are collected at the end. If any send fails, the error is
         raised at the end of the block and the ledger is rebuilt from the topic.
         """
         self._catch_up()
@@ -154,109 +179,96 @@ class Bank:
             pending, self._pending = self._pending, None
             self._collect(pending, receipts)
 
-    def _collect(self, pending: list[tuple[Event, Any]], receipts: list[Receipt]) -> None:
+    def _collect(self, pending: list[tuple[Event, int, Sent, str]],
+                 receipts: list[Receipt]) -> None:
         if not pending:
             return
-        try:
-            self._producer.flush(timeout=SEND_TIMEOUT)
-        except KafkaError:
-            pass
+        self.log.flush()
         failures = 0
-        for event, future in pending:
+        for event, _, sent, command_id in pending:
             try:
-                md = future.get(timeout=SEND_TIMEOUT)
-            except KafkaError:
+                partition, offset, timestamp = sent.result()
+            except ServiceUnavailable:
                 failures += 1
                 continue
-            self._own.add((md.partition, md.offset))
-            receipts.append(Receipt(event, md.partition, md.offset, md.timestamp))
+            receipt = Receipt(event, partition, offset, timestamp, command_id)
+            self._own.add((partition, offset))
+            self.ledger.remember(command_id, receipt)
+            receipts.append(receipt)
         if receipts:
             self.last_receipt = receipts[-1]
         if failures:
-            self._forget()  # the ledger holds events that may not have been written
+            self.forget()  # the ledger holds events that may not have been written
             raise ServiceUnavailable(
                 f"Kafka did not acknowledge {failures} of {len(pending)} events; those may or may"
                 f" not be in {self.settings.topic_name}. Check the stack and the log."
             )
 
     # --- plumbing --------------------------------------------------------------------------
-    def _write(self, event: Event, timestamp_ms: int | None = None) -> Receipt | None:
-        producer = self._ensure_producer()
-        future = producer.send(
-            self.settings.topic_name, key=key_of(event), value=encode(event),
-            timestamp_ms=timestamp_ms,
-        )
+    def _write(self, event: Event, partition: int, command_id: str,
+               timestamp_ms: int | None) -> Receipt | None:
+        sent = self.log.append(key_of(event), encode(event),
+                               [(COMMAND_ID_HEADER, command_id.encode())], partition,
+                               timestamp_ms, what=type(event).__name__)
         if self._pending is not None:
-            self.ledger.apply(event)  # optimistic inside a batch; undone by `_forget` on failure
-            self._pending.append((event, future))
+            self.ledger.apply(event, partition)  # optimistic; undone by `forget` on failure
+            # Until Kafka answers, a retry of this command inside the batch finds it here.
+            self.ledger.remember(command_id, Receipt(event, partition, -1, -1, command_id))
+            self._pending.append((event, partition, sent, command_id))
             return None
-        try:
-            md = future.get(timeout=SEND_TIMEOUT)
-        except KafkaError as exc:
-            raise ServiceUnavailable(
-                f"Kafka did not acknowledge the {type(event).__name__} ({type(exc).__name__});"
-                " it was not confirmed as written. Is the stack up (`banku stack status`)?"
-            ) from None
-        self.ledger.apply(event)
-        self._own.add((md.partition, md.offset))
-        self.last_receipt = Receipt(event, md.partition, md.offset, md.timestamp)
+        partition, offset, timestamp = sent.result()
+        self.ledger.apply(event, partition)
+        self._own.add((partition, offset))
+        self.last_receipt = Receipt(event, partition, offset, timestamp, command_id)
+        self.ledger.remember(command_id, self.last_receipt)
         return self.last_receipt
-
-    def _ensure_producer(self):
-        if self._producer is None:
-            ensure_topic(self.settings)
-            self._producer = make_producer(self.settings)
-        return self._producer
 
     def _catch_up(self) -> None:
         """Fold every event written since we last looked (by anyone) into the ledger."""
         if self._pending is not None:
             return  # inside a batch the ledger already holds everything we wrote
-        if self._reader is None:
-            ensure_topic(self.settings)
-            self._reader = make_reader(self.settings)
-        try:
-            for records in read_to_end(self._reader, self._positions, self.settings.topic_name):
-                for record in records:
-                    if (record.partition, record.offset) in self._own:
-                        self._own.discard((record.partition, record.offset))
-                        continue
-                    try:
-                        self.ledger.apply(decode(record.value))
-                    except EventDecodeError:
-                        continue  # not a fact: the projector sends it to the dead-letter topic
-        except KafkaError as exc:
-            raise ServiceUnavailable(
-                f"Could not read {self.settings.topic_name} from Kafka ({type(exc).__name__})."
-            ) from None
+        if not self._started:
+            self.ledger.partitions = self.log.partitions
+            self._started = True
+        ledger, own = self.ledger, self._own
+        for records in self.log.read(self._positions):
+            for record in records:
+                where = (record.partition, record.offset)
+                if where in own:
+                    own.discard(where)
+                    continue
+                try:
+                    event = decode(record.value)
+                except EventDecodeError:
+                    continue  # not a fact: the projector sends it to the dead-letter topic
+                if ledger.apply(event, record.partition):
+                    command_id = command_id_of(record.headers)
+                    if command_id is not None:
+                        ledger.remember(command_id, Receipt(
+                            event, record.partition, record.offset, record.timestamp,
+                            command_id))
 
-    def _forget(self) -> None:
+    def forget(self) -> None:
+        """Drop the ledger; the next command folds the topic again from offset zero."""
         self.ledger = Ledger.empty()
         self._positions = {}
         self._own = set()
+        self._started = False
 
     def refresh(self) -> None:
         """Rebuild the ledger from offset zero (after the topic was reset, for example)."""
-        self._forget()
+        self.forget()
         self._catch_up()
 
     def load(self, items: Iterable[tuple[Event, int | None]]) -> list[Receipt]:
-        """Check and write recorded events with their timestamps, in one batch."""
+        """Decide and write recorded events with their timestamps, in one batch."""
         with self.batch() as receipts:
             for event, timestamp_ms in items:
                 self.submit(event, timestamp_ms)
         return receipts
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=10)
-            self._producer = None
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        if self._read_model is not None:
-            self._read_model.close()
-            self._read_model = None
+        self._finalizer()
 
     def __enter__(self) -> Bank:
         return self

@@ -3,6 +3,8 @@
 A namespace isolates one learner on a shared cluster: with namespace ``alice`` the topic is
 ``alice.banku-transactions``, the consumer group ``alice.banku-consumer`` and every Redis key
 starts with ``alice:``.
+
+A setting the kit cannot use raises `ConfigError` with a sentence saying which and why.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
+from .defaults import BOOTSTRAP_TIMEOUT_MS
+from .errors import ConfigError
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_TOPIC = "banku-transactions"
 DEFAULT_GROUP = "banku-consumer"
+HANDLER_GROUP = "banku-handler"
+COMMANDS_TOPIC = "banku-commands"
+SNAPSHOTS_TOPIC = "banku-snapshots"
 PARTITIONS = 3
+COMMAND_MODES = ("direct", "topic")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_TRUE = ("1", "true", "yes", "on")
 
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_-]{0,40}$")
 
@@ -32,15 +43,38 @@ class Settings:
     # Optional SASL/PLAIN credentials for a secured broker (empty means PLAINTEXT).
     kafka_username: str = ""
     kafka_password: str = field(default="", repr=False)
+    kafka_mechanism: str = "PLAIN"
+    # How commands reach the log: "direct" (`Bank` checks and writes events itself) or "topic"
+    # (`Bank` sends commands to the commands topic; `banku handler` decides them, one writer
+    # per account).
+    commands: str = "direct"
+    # Crypto-shredding: account names travel encrypted under a per-account key kept in Redis.
+    encrypt_names: bool = False
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_RE.match(self.namespace):
-            raise ValueError(
+            raise ConfigError(
                 f"BANKU_NAMESPACE {self.namespace!r} is not usable: use up to 40 letters, digits,"
                 " '-' or '_' (for example your first name)."
             )
         if not self.topic or not re.match(r"^[A-Za-z0-9._-]{1,200}$", self.topic):
-            raise ValueError(f"BANKU_TOPIC {self.topic!r} is not a valid Kafka topic name.")
+            raise ConfigError(f"BANKU_TOPIC {self.topic!r} is not a valid Kafka topic name.")
+        if self.commands not in COMMAND_MODES:
+            raise ConfigError(
+                f"BANKU_COMMANDS is {self.commands!r}: use 'direct' (the default) or 'topic'."
+            )
+        if self.kafka_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"KAFKA_SASL_MECHANISM is {self.kafka_mechanism!r}: use one of"
+                f" {', '.join(SASL_MECHANISMS)}."
+            )
+        if not self.bootstrap_list:
+            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port of a broker.")
+        parsed = urlparse(self.redis_url)
+        if parsed.scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"REDIS_URL must start with redis://, rediss:// or unix://, not {parsed.scheme!r}."
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -53,6 +87,9 @@ class Settings:
             namespace=(env.get("BANKU_NAMESPACE") or "").strip(),
             kafka_username=env.get("KAFKA_SASL_USERNAME") or "",
             kafka_password=env.get("KAFKA_SASL_PASSWORD") or "",
+            kafka_mechanism=(env.get("KAFKA_SASL_MECHANISM") or "PLAIN").strip().upper(),
+            commands=(env.get("BANKU_COMMANDS") or "direct").strip().lower(),
+            encrypt_names=(env.get("BANKU_ENCRYPT_NAMES") or "").strip().lower() in _TRUE,
         )
 
     def with_namespace(self, namespace: str) -> Settings:
@@ -69,6 +106,34 @@ class Settings:
     def dlq_topic(self) -> str:
         """Where records that are not valid events go (the dead-letter topic)."""
         return f"{self.topic_name}.dlq"
+
+    def _named(self, base: str) -> str:
+        return f"{self.namespace}.{base}" if self.namespace else base
+
+    @property
+    def commands_topic(self) -> str:
+        """Where `Bank` sends commands in topic mode (``<ns.>banku-commands``)."""
+        return self._named(COMMANDS_TOPIC)
+
+    @property
+    def commands_dlq_topic(self) -> str:
+        return f"{self.commands_topic}.dlq"
+
+    @property
+    def outcomes_topic(self) -> str:
+        """Where the handler answers each command (accepted with its receipt, or refused)."""
+        return f"{self.commands_topic}.outcomes"
+
+    @property
+    def snapshots_topic(self) -> str:
+        """The compacted topic holding the command side's latest snapshot."""
+        return self._named(SNAPSHOTS_TOPIC)
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic this namespace may own (what a reset deletes)."""
+        return [self.topic_name, self.dlq_topic, self.commands_topic, self.commands_dlq_topic,
+                self.outcomes_topic, self.snapshots_topic]
 
     def group_id(self, group: str = DEFAULT_GROUP) -> str:
         """The consumer group name for this namespace."""
@@ -92,12 +157,12 @@ class Settings:
         # A learner with no broker running should hear about it in seconds, not after 30.
         options: dict[str, object] = {
             "bootstrap_servers": self.bootstrap_list,
-            "bootstrap_timeout_ms": 5000,
+            "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
         }
         if self.kafka_username:
             options.update(
                 security_protocol="SASL_PLAINTEXT",
-                sasl_mechanism="PLAIN",
+                sasl_mechanism=self.kafka_mechanism,
                 sasl_plain_username=self.kafka_username,
                 sasl_plain_password=self.kafka_password,
             )

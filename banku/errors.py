@@ -1,6 +1,6 @@
 """Every error the kit raises on purpose, each with a message a learner can act on.
 
-The command-side rules live in `banku.commands`; their refusals are the `CommandRejected`
+The command-side rules live in `banku.rules`; their refusals are the `CommandRejected`
 subclasses below, one class per rule (the way the `eventsourcing` library's bank-account
 example does it).
 """
@@ -37,9 +37,26 @@ class InvalidName(CommandRejected):
     """An account name must be text, non-empty after trimming, at most 100 characters."""
 
 
+class AccountExists(CommandRejected):
+    """An account can be opened only once (a recorded CreateEvent loaded twice, for example)."""
+
+
+class InvalidAccountId(CommandRejected):
+    """An account id is a UUID in its canonical text form."""
+
+
+class InvalidCommandId(CommandRejected):
+    """A command id (idempotency key) is printable text of 1 to 200 characters."""
+
+
 # --- events that cannot be decoded --------------------------------------------------------
 class EventDecodeError(BankuError):
     """A Kafka record that is not a valid Banku event (it goes to the dead-letter topic)."""
+
+
+# --- configuration -------------------------------------------------------------------------------
+class ConfigError(BankuError):
+    """An environment variable or setting the kit cannot use."""
 
 
 # --- infrastructure ---------------------------------------------------------------------------
@@ -49,3 +66,19 @@ class ServiceUnavailable(BankuError):
 
 class StackError(BankuError):
     """The local stack (Kafka + Redis processes) could not be started, stopped or found."""
+
+
+class LoginRefused(ServiceUnavailable):
+    """Kafka or Redis refused the credentials (a wrong user or password)."""
+
+
+class NotAllowed(ServiceUnavailable):
+    """The server refused this user (an ACL): the namespace or resource belongs to someone else."""
+
+
+class PositionConflict(BankuError):
+    """Another projector already moved a partition's position in the view; reload and seek."""
+
+
+class ViewCorrupt(BankuError):
+    """The Redis view holds something the projector did not write (a hand-edited balance)."""

@@ -8,13 +8,20 @@ share one topic. Time is not in the JSON: it comes from the Kafka record timesta
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Union
 
 from . import rules
 from .errors import CommandRejected, EventDecodeError
 
-MAX_ID_LENGTH = 100
+# An account id is a UUID in its canonical text form (the Go original used uuid4 strings). The
+# shape is a rule, not a convenience: an id can then never be the name of one of the projector's
+# own Redis keys (``banku:...``), nor reach into another namespace's keys (``alice:...``).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The idempotency key of the command an event came from travels as a record header, so the JSON
+# stays exactly the Go wire format.
+COMMAND_ID_HEADER = "banku.command"
 
 
 @dataclass(frozen=True)
@@ -97,15 +104,20 @@ def balance_changes(event: Event) -> list[tuple[str, int]]:
 _MISSING = object()
 
 
+def is_account_id(value: object) -> bool:
+    """True for a UUID in canonical text form, the only shape an account id may have."""
+    return type(value) is str and len(value) == 36 and _UUID.fullmatch(value) is not None
+
+
 def _account_id(data: dict[str, Any], name: str) -> str:
     value = data.get(name, _MISSING)
-    if type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and not value.isspace():
+    if type(value) is str and len(value) == 36 and _UUID.fullmatch(value):
         return value  # the usual case: a uuid4 string
     if value is _MISSING:
         raise EventDecodeError(f"{data.get('Type')} has no {name} field")
-    if not isinstance(value, str) or not value.strip():
-        raise EventDecodeError(f"{name} must be a non-empty string, got {value!r}")
-    raise EventDecodeError(f"{name} is {len(value)} characters long (at most {MAX_ID_LENGTH})")
+    raise EventDecodeError(
+        f"{name} must be a UUID like 3f2b...-...-...-...-..., got {rules.shown(value, 50)}"
+    )
 
 
 def _amount(data: dict[str, Any]) -> int:

@@ -152,7 +152,7 @@ def events_frame(rows: Iterable[Mapping[str, Any] | tuple[Event, int]],
     (the account id), and offset counts within each partition in the order given, which is
     what a fresh topic would hold after loading the rows in that order.
     """
-    from .sample import row_to_event
+    from .lab.sample import row_to_event
 
     columns = _Columns()
     partition_of: dict[str, int] = {}

@@ -1,16 +1,61 @@
-"""The state an account is in, and the fold that computes it from events.
+"""The state of the bank, and the fold that computes it from events.
 
 The fold is the heart of event sourcing: the state of the bank is nothing but its events applied
 in order. Balance arithmetic commutes, so the fold of all events gives the same balances however
-the three partitions interleave.
+the partitions interleave.
+
+One subtlety makes the fold *deterministic* when the log holds records no rule ever checked
+(another program may write to the topic): Kafka keeps order only within a partition, so whether
+a record can be applied must depend on nothing but the records before it **in its own
+partition**. `fact_refusal` is that decision, shared by the command side's `Ledger` and by the
+projector, so both always agree on which records count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from .events import CreateEvent, Event, balance_changes
+from .config import PARTITIONS
+from .defaults import COMMAND_ID_WINDOW
+from .events import CreateEvent, Event, balance_changes, encode
+
+INT64_MAX = 2**63 - 1
+
+
+def part_limit(partitions: int = PARTITIONS) -> int:
+    """How far one partition's records may move one account's balance, up or down.
+
+    Redis adds balances as signed 64-bit integers. If each partition's share of a balance stays
+    within ±(2**63 - 1) // partitions, their sum always fits, whatever order the partitions are
+    applied in; and each share depends only on its own partition's records, so the projector can
+    decide about a record from its partition alone. With 3 partitions that is about 3.07e18
+    cents, far beyond any real bank.
+    """
+    return INT64_MAX // max(1, partitions)
+
+
+def fact_refusal(event: Event, partition: int, parts: Mapping[tuple[str, int], int],
+                 opened: Mapping[tuple[str, int], object] | set[tuple[str, int]],
+                 limit: int) -> str | None:
+    """Why a well-formed event in ``partition`` cannot be applied to the view (None: it can).
+
+    ``parts`` maps (account, partition) to that partition's share of the balance so far, and
+    ``opened`` holds (account, partition) for every account already opened in a partition.
+    Only this partition's entries are read, so the answer does not depend on how partitions
+    interleave.
+    """
+    if isinstance(event, CreateEvent):
+        if (event.acc_id, partition) in opened:
+            return f"account {event.acc_id} was already opened in partition {partition}"
+        return None
+    for account_id, delta in balance_changes(event):
+        share = parts.get((account_id, partition), 0) + delta
+        if not -limit <= share <= limit:
+            return (f"it would move account {account_id}'s balance beyond ±{limit} cents within"
+                    f" partition {partition}, more than the view can add up")
+    return None
 
 
 @dataclass(frozen=True)
@@ -22,28 +67,91 @@ class BankAccount:
     balance: int
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Where an event landed: Kafka's answer to a send."""
+
+    event: Event
+    partition: int
+    offset: int
+    timestamp_ms: int
+    command_id: str | None = None
+
+    @property
+    def wire(self) -> str:
+        return encode(self.event).decode()
+
+
 @dataclass
 class Ledger:
-    """Names and balances of every account, folded from events (the command side's memory)."""
+    """Names and balances of every account, folded from events (the command side's memory).
 
-    names: dict[str, str]
-    balances: dict[str, int]
+    Beside each balance it keeps each partition's share of it (``parts``) and where each account
+    was opened (``opened``), so that it applies exactly the records the projector applies, and
+    the most recent command ids (``commands``), so that a retried command finds its first outcome.
+    """
+
+    names: dict[str, str] = field(default_factory=dict)
+    balances: dict[str, int] = field(default_factory=dict)
+    parts: dict[tuple[str, int], int] = field(default_factory=dict)
+    opened: dict[tuple[str, int], None] = field(default_factory=dict)
+    named_in: dict[str, int] = field(default_factory=dict)  # account -> partition of its name
+    commands: OrderedDict[str, Receipt] = field(default_factory=OrderedDict)
+    partitions: int = PARTITIONS
 
     @classmethod
-    def empty(cls) -> Ledger:
-        return cls({}, {})
+    def empty(cls, partitions: int = PARTITIONS) -> Ledger:
+        return cls(partitions=partitions)
 
-    def apply(self, event: Event) -> None:
+    @property
+    def limit(self) -> int:
+        return part_limit(self.partitions)
+
+    def refusal(self, event: Event, partition: int) -> str | None:
+        """Why the projector would not apply ``event`` in ``partition`` (None: it would)."""
+        return fact_refusal(event, partition, self.parts, self.opened, self.limit)
+
+    def apply(self, event: Event, partition: int | None = None) -> bool:
+        """Fold one event in. With its partition, a record the projector would refuse is left
+        out (returns False); without, every event counts (a plain fold of trusted events)."""
+        if partition is not None and self.refusal(event, partition) is not None:
+            return False
         if isinstance(event, CreateEvent):
-            self.names[event.acc_id] = event.acc_name
-            self.balances.setdefault(event.acc_id, 0)
+            account_id = event.acc_id
+            if partition is None:
+                self.names[account_id] = event.acc_name
+            else:
+                # Opened in several partitions (only another producer could do that): the name
+                # shown is the one given in the lowest partition, whatever order they arrive in.
+                self.opened[(account_id, partition)] = None
+                if partition < self.named_in.get(account_id, partition + 1):
+                    self.named_in[account_id] = partition
+                    self.names[account_id] = event.acc_name
+            self.balances.setdefault(account_id, 0)
+            return True
+        balances, parts = self.balances, self.parts
         for account_id, delta in balance_changes(event):
-            self.balances[account_id] = self.balances.get(account_id, 0) + delta
+            balances[account_id] = balances.get(account_id, 0) + delta
+            if partition is not None:
+                key = (account_id, partition)
+                parts[key] = parts.get(key, 0) + delta
+        return True
+
+    def remember(self, command_id: str, receipt: Receipt) -> None:
+        """Note a command's outcome; the oldest ids beyond the window are forgotten."""
+        commands = self.commands
+        commands[command_id] = receipt
+        if len(commands) > COMMAND_ID_WINDOW:
+            commands.popitem(last=False)
 
     def account(self, account_id: str) -> BankAccount | None:
         if account_id not in self.names:
             return None
         return BankAccount(account_id, self.names[account_id], self.balances.get(account_id, 0))
+
+    def share(self, account_id: str, partition: int) -> int:
+        """This partition's share of the account's balance."""
+        return self.parts.get((account_id, partition), 0)
 
 
 def fold(events: Iterable[Event]) -> Ledger:

@@ -1,68 +1,103 @@
-"""The read model: one Redis hash per account, as the Go original kept it.
+"""The read model in Redis: one hash per account, as the Go original kept it, plus the projector's
+tracking record.
 
-``HGETALL <id>`` shows ``Id``, ``Name`` and ``Balance``. Beside the accounts, each namespace keeps:
+``HGETALL <id>`` shows ``Id``, ``Name`` and ``Balance``. Beside the accounts, each namespace keeps
+its bookkeeping under ``[ns:]banku:`` (an account id is a UUID, so it can never name one of these):
 
-* ``banku:positions`` — hash partition -> next offset to apply (the projector's bookmark),
-* ``banku:accounts``  — set of account ids (to list and to wipe the view),
-* ``banku:stats``     — hash with ``applied`` and ``dead_letters`` counters.
+* ``banku:positions`` — partition -> next offset to apply: the tracking record, where the view is,
+* ``banku:shares``    — ``"<partition>:<id>"`` -> that partition's share of the balance,
+* ``banku:opened``    — ``"<partition>:<id>"`` -> 1 once the account was opened in that partition,
+* ``banku:accounts``  — every account id the view holds (to list and to wipe it),
+* ``banku:stats``     — ``applied`` and ``dead_letters`` counters.
 
-The balance changes of a batch and the new positions are written by one Lua script, which Redis
-runs atomically: either the whole batch and its bookmark are in Redis, or neither is. That is
-what turns Kafka's at-least-once delivery into exactly-once effects.
+A batch's effects and its tracking record are written by one Lua script (`APPLY_WITH_TRACKING`),
+which Redis runs atomically. That is what turns Kafka's at-least-once delivery into exactly-once
+effects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from urllib.parse import urlparse
+from collections.abc import Iterable
 
 import redis
 
 from .config import Settings
-from .errors import ServiceUnavailable
-from .events import CreateEvent, Event, balance_changes
+from .diagnostics import redis_errors
+from .errors import PositionConflict, ViewCorrupt
 from .model import BankAccount
+from .projection import Batch
 
-# KEYS: positions, accounts, stats. ARGV: prefix, then counted groups (see `apply_batch`).
-# Returns {1} when applied, {0, partition, stored} when a partition's stored position is not the
-# one the caller expected (another projector got there first): nothing is written then.
-_APPLY_BATCH = """
+# The projector's atomic step. Invariant: it writes everything or nothing. Redis does not roll a
+# script back when a command fails half-way, so the script first checks everything that could
+# fail (the positions it expects, then a dry run of every HINCRBY on a scratch key) and writes
+# only when nothing can fail any more.
+# KEYS: positions, accounts, stats, shares, opened, scratch
+# ARGV: prefix, then counted groups: positions (partition, expected, next), opens (id, partition,
+#       name), balance deltas (id, delta), share deltas (field, delta); then applied, dead letters.
+# Returns {1} when applied; {0, partition, stored} when a stored position is not the expected one
+# (another projector got there first); {2, key, error} when a stored value cannot be changed.
+APPLY_WITH_TRACKING = """
 local prefix = ARGV[1]
 local i = 2
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local p, expected = ARGV[i], ARGV[i + 1]
-  local stored = redis.call('HGET', KEYS[1], p)
-  if (stored or '-1') ~= expected then
-    return {0, p, stored or '-1'}
+local function take(width)  -- the next counted group of ARGV, as a list of tuples
+  local n, group = tonumber(ARGV[i]), {}
+  i = i + 1
+  for k = 1, n do
+    group[k] = {unpack(ARGV, i, i + width - 1)}
+    i = i + width
   end
-  i = i + 3
+  return group
 end
-i = 2
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
-  i = i + 3
+local positions, opens, deltas, shares = take(3), take(3), take(2), take(2)
+local applied, dead = ARGV[i], ARGV[i + 1]
+
+-- 1. Check. Nothing is written before everything here has passed.
+for _, p in ipairs(positions) do
+  local stored = redis.call('HGET', KEYS[1], p[1]) or '-1'
+  if stored ~= p[2] then return {0, p[1], stored} end
 end
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local id, name = ARGV[i], ARGV[i + 1]
-  redis.call('HSET', prefix .. id, 'Id', id, 'Name', name)
+local function wrong_type(key, kind)
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'none' and found ~= kind then return {2, key, 'a ' .. found .. ', not a ' .. kind} end
+end
+local function fails(key, field, delta)  -- would HINCRBY key field delta fail?
+  redis.call('HSET', KEYS[6], 'v', redis.call('HGET', key, field) or '0')
+  local result = redis.pcall('HINCRBY', KEYS[6], 'v', delta)
+  redis.call('DEL', KEYS[6])
+  if type(result) == 'table' and result.err then return {2, key, result.err} end
+end
+local written = {{KEYS[1], 'hash'}, {KEYS[2], 'set'}, {KEYS[3], 'hash'}, {KEYS[4], 'hash'},
+                 {KEYS[5], 'hash'}}
+for _, o in ipairs(opens) do table.insert(written, {prefix .. o[1], 'hash'}) end
+for _, d in ipairs(deltas) do table.insert(written, {prefix .. d[1], 'hash'}) end
+for _, w in ipairs(written) do
+  local failure = wrong_type(w[1], w[2])
+  if failure then return failure end
+end
+local increments = {{KEYS[3], 'applied', applied}, {KEYS[3], 'dead_letters', dead}}
+for _, d in ipairs(deltas) do table.insert(increments, {prefix .. d[1], 'Balance', d[2]}) end
+for _, s in ipairs(shares) do table.insert(increments, {KEYS[4], s[1], s[2]}) end
+for _, inc in ipairs(increments) do
+  local failure = fails(inc[1], inc[2], inc[3])
+  if failure then return failure end
+end
+
+-- 2. Write. Every command below has been shown not to fail.
+for _, p in ipairs(positions) do redis.call('HSET', KEYS[1], p[1], p[3]) end
+for _, o in ipairs(opens) do
+  local id, partition, name = o[1], tonumber(o[2]), o[3]
+  redis.call('HSET', KEYS[5], partition .. ':' .. id, '1')
+  -- Opened in several partitions (only another producer does that): the lowest one names it.
+  local lower = false
+  for q = 0, partition - 1 do
+    if redis.call('HEXISTS', KEYS[5], q .. ':' .. id) == 1 then lower = true end
+  end
+  if not lower then redis.call('HSET', prefix .. id, 'Id', id, 'Name', name) end
   redis.call('HSETNX', prefix .. id, 'Balance', '0')
   redis.call('SADD', KEYS[2], id)
-  i = i + 2
 end
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local id = ARGV[i]
-  redis.call('HINCRBY', prefix .. id, 'Balance', ARGV[i + 1])
-  redis.call('SADD', KEYS[2], id)
-  i = i + 2
-end
-redis.call('HINCRBY', KEYS[3], 'applied', ARGV[i])
-redis.call('HINCRBY', KEYS[3], 'dead_letters', ARGV[i + 1])
+for _, inc in ipairs(increments) do redis.call('HINCRBY', inc[1], inc[2], inc[3]) end
+for _, d in ipairs(deltas) do redis.call('SADD', KEYS[2], d[1]) end
 return {1}
 """
 
@@ -72,67 +107,13 @@ local ids = redis.call('SMEMBERS', KEYS[2])
 for _, id in ipairs(ids) do
   redis.call('DEL', prefix .. id)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', unpack(KEYS))
 return #ids
 """
 
 
-@dataclass
-class Batch:
-    """What one batch of records does to the view (built by the projector)."""
-
-    # partition -> (position expected in Redis or -1 for none, next position after this batch)
-    positions: dict[int, tuple[int, int]] = field(default_factory=dict)
-    creates: dict[str, str] = field(default_factory=dict)
-    deltas: dict[str, int] = field(default_factory=dict)
-    applied: int = 0
-    dead_letters: int = 0
-
-    def add(self, event: Event) -> None:
-        """Fold one event into the batch: many events on one account become one HINCRBY."""
-        if isinstance(event, CreateEvent):
-            self.creates[event.acc_id] = event.acc_name
-        deltas = self.deltas
-        for account_id, amount in balance_changes(event):
-            deltas[account_id] = deltas.get(account_id, 0) + amount
-        self.applied += 1
-
-
-class PositionConflict(Exception):
-    """Another projector already moved this partition's bookmark; reload and seek."""
-
-
-def redis_down(settings: Settings, exc: BaseException | None = None) -> ServiceUnavailable:
-    reason = f" ({exc})" if exc else ""
-    return ServiceUnavailable(
-        f"Redis does not answer at {settings.redis_location()}{reason}. Start it with"
-        " `banku stack up`, or check REDIS_URL."
-    )
-
-
-def redis_login_refused(settings: Settings, exc: BaseException) -> ServiceUnavailable:
-    if not urlparse(settings.redis_url).password:
-        return ServiceUnavailable(
-            f"Redis at {settings.redis_location()} requires a password: put it in REDIS_URL"
-            " as redis://:PASSWORD@host:port/0."
-        )
-    return ServiceUnavailable(
-        f"Redis at {settings.redis_location()} refused the password in REDIS_URL ({exc})."
-    )
-
-
-@contextmanager
-def redis_errors(settings: Settings) -> Iterator[None]:
-    try:
-        yield
-    except redis.AuthenticationError as exc:
-        raise redis_login_refused(settings, exc) from None
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise redis_down(settings, exc) from None
-
-
 class ReadModel:
-    """The Redis view of one namespace."""
+    """The Redis view of one namespace (the `ViewStore` the projector writes)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -141,11 +122,20 @@ class ReadModel:
             settings.redis_url, decode_responses=True, socket_connect_timeout=3,
             socket_timeout=10, health_check_interval=30,
         )
-        self.positions_key = f"{self.prefix}banku:positions"
-        self.accounts_key = f"{self.prefix}banku:accounts"
-        self.stats_key = f"{self.prefix}banku:stats"
-        self._apply = self.redis.register_script(_APPLY_BATCH)
+        own = f"{self.prefix}banku:"
+        self.positions_key = own + "positions"
+        self.accounts_key = own + "accounts"
+        self.stats_key = own + "stats"
+        self.shares_key = own + "shares"
+        self.opened_key = own + "opened"
+        self.scratch_key = own + "scratch"
+        self.keys = [self.positions_key, self.accounts_key, self.stats_key, self.shares_key,
+                     self.opened_key, self.scratch_key]
+        self._apply = self.redis.register_script(APPLY_WITH_TRACKING)
         self._wipe = self.redis.register_script(_WIPE)
+
+    def _errors(self):  # noqa: ANN202
+        return redis_errors(self.settings, f"namespace {self.settings.namespace or '(default)'}")
 
     def account_key(self, account_id: str) -> str:
         return f"{self.prefix}{account_id}"
@@ -153,58 +143,95 @@ class ReadModel:
     # --- the Go original's three functions ---------------------------------------------------
     def fetch_account(self, account_id: str) -> BankAccount | None:
         """FetchAccount(id): the account from Redis, or None if the view has no such account."""
-        with redis_errors(self.settings):
+        with self._errors():
             data = self.redis.hgetall(self.account_key(account_id))
         return to_account(data)
 
+    account = fetch_account
+
     def update_account(self, account_id: str, data: dict[str, str | int]) -> None:
-        """updateAccount(id, data): set fields of one account's hash (used for one-off repairs;
-        the projector writes through `apply_batch` so that effects are exactly once)."""
-        with redis_errors(self.settings):
+        """updateAccount(id, data): set fields of one account's hash (one-off repairs only: the
+        projector writes through `apply`, so that effects are exactly once)."""
+        with self._errors():
             self.redis.hset(self.account_key(account_id), mapping=data)
             self.redis.sadd(self.accounts_key, account_id)
 
-    # --- the projector's atomic step ------------------------------------------------------
-    def apply_batch(self, batch: Batch) -> None:
-        """Write a batch's effects and the new positions in one atomic step."""
+    # --- the projector's atomic step --------------------------------------------------------
+    def apply(self, batch: Batch) -> None:
+        """Write a batch's effects and its tracking record in one atomic step (see above)."""
         args: list[str | int] = [self.prefix, len(batch.positions)]
         for partition, (expected, nxt) in sorted(batch.positions.items()):
             args += [partition, expected, nxt]
-        args.append(len(batch.creates))
-        for account_id, name in batch.creates.items():
-            args += [account_id, name]
+        args.append(len(batch.opens))
+        for account_id, partition, name in batch.opens:
+            args += [account_id, partition, name]
         deltas = [(a, d) for a, d in batch.deltas.items() if d != 0]
         args.append(len(deltas))
         for account_id, delta in deltas:
             args += [account_id, delta]
+        shares = [(f"{p}:{a}", d) for (a, p), d in batch.shares.items() if d != 0]
+        args.append(len(shares))
+        for field, delta in shares:
+            args += [field, delta]
         args += [batch.applied, batch.dead_letters]
-        with redis_errors(self.settings):
-            result = self._apply(keys=[self.positions_key, self.accounts_key, self.stats_key],
-                                 args=args)
-        if int(result[0]) != 1:
+        try:
+            with self._errors():
+                result = self._apply(keys=self.keys, args=args)
+        except redis.ResponseError as exc:  # the script itself failed: it wrote nothing
+            raise ViewCorrupt(f"The view's update script failed ({exc}); nothing was changed."
+                              " Rebuild the view with `banku replay`.") from None
+        status = int(result[0])
+        if status == 0:
             raise PositionConflict(f"partition {result[1]} is at {result[2]} in Redis")
+        if status == 2:
+            raise ViewCorrupt(
+                f"The view cannot be updated: {result[1]} holds a value the projector did not"
+                f" write ({result[2]}). Nothing was changed; rebuild the view with `banku replay`."
+            )
 
     def positions(self) -> dict[int, int]:
         """Partition -> next offset to apply, as stored with the view."""
-        with redis_errors(self.settings):
+        with self._errors():
             stored = self.redis.hgetall(self.positions_key)
-        return {int(p): int(o) for p, o in stored.items()}
+        try:
+            return {int(p): int(o) for p, o in stored.items()}
+        except ValueError:
+            raise ViewCorrupt(
+                f"{self.positions_key} holds something the projector did not write; rebuild the"
+                " view with `banku replay`."
+            ) from None
+
+    def tracking(self, partition: int, account_ids: Iterable[str],
+                 ) -> tuple[dict[str, int], set[str]]:
+        """One partition's shares of these accounts' balances, and which were opened in it."""
+        ids = list(account_ids)
+        fields = [f"{partition}:{a}" for a in ids]
+        with self._errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hmget(self.shares_key, fields)
+            pipe.hmget(self.opened_key, fields)
+            shares, opened = pipe.execute()
+        try:
+            return ({a: int(s) for a, s in zip(ids, shares, strict=True) if s is not None},
+                    {a for a, o in zip(ids, opened, strict=True) if o is not None})
+        except ValueError:
+            raise ViewCorrupt(f"{self.shares_key} holds something the projector did not"
+                              " write; rebuild the view with `banku replay`.") from None
 
     def stats(self) -> dict[str, int]:
-        with redis_errors(self.settings):
+        with self._errors():
             stored = self.redis.hgetall(self.stats_key)
         return {"applied": int(stored.get("applied", 0)),
                 "dead_letters": int(stored.get("dead_letters", 0))}
 
     def wipe(self) -> int:
-        """Delete this namespace's view and positions (the log is untouched). Returns accounts."""
-        with redis_errors(self.settings):
-            return int(self._wipe(keys=[self.positions_key, self.accounts_key, self.stats_key],
-                                  args=[self.prefix]))
+        """Delete this namespace's view and tracking record (the log is untouched)."""
+        with self._errors():
+            return int(self._wipe(keys=self.keys, args=[self.prefix]))
 
     def accounts(self) -> list[BankAccount]:
         """Every account in the view, sorted by name."""
-        with redis_errors(self.settings):
+        with self._errors():
             ids = sorted(self.redis.smembers(self.accounts_key))
             pipe = self.redis.pipeline(transaction=False)
             for account_id in ids:
@@ -217,15 +244,27 @@ class ReadModel:
         return {a.id: a.balance for a in self.accounts()}
 
     def ping(self) -> None:
-        with redis_errors(self.settings):
+        with self._errors():
             self.redis.ping()
 
     def close(self) -> None:
         self.redis.close()
+
+    def __enter__(self) -> ReadModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def to_account(data: dict[str, str]) -> BankAccount | None:
     """ToAccount(map): a Redis hash turned into a BankAccount (None for an unknown account)."""
     if not data or "Id" not in data:
         return None
-    return BankAccount(data["Id"], data.get("Name", ""), int(data.get("Balance", 0)))
+    try:
+        balance = int(data.get("Balance", 0))
+    except ValueError:
+        raise ViewCorrupt(f"The Balance of account {data['Id']} is not a whole number in Redis"
+                          f" ({data.get('Balance')!r}); rebuild the view with `banku replay`.")\
+            from None
+    return BankAccount(data["Id"], data.get("Name", ""), balance)

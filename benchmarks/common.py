@@ -28,8 +28,8 @@ from banku.events import (
     key_of,
 )
 from banku.kafka_io import end_offsets, ensure_topic, make_producer
-from banku.sample import START, to_ms
-from banku.workshop import reset_namespace
+from banku.lab.sample import START, to_ms
+from banku.lab.workshop import reset_namespace
 
 START_MS = to_ms(START)  # Monday 2026-01-05 08:00 UTC, where the sample log starts too
 SPAN_MS = 42 * 86_400_000  # six weeks
@@ -157,7 +157,7 @@ def synthetic_log(events: int, accounts: int = 50, seed: int = 1,
     """``events`` (event, timestamp_ms) pairs a `Bank` would accept: accounts open first, no
     withdrawal or transfer exceeds the balance, timestamps strictly increase over ``span_ms``.
 
-    Simpler (and ~20x faster to make) than `banku.sample.generate`, which models a realistic
+    Simpler (and ~20x faster to make) than `banku.lab.sample.generate`, which models a realistic
     day; for throughput the mix of types and the sizes of the records are what matter.
     """
     rng = random.Random(seed)

@@ -23,7 +23,7 @@ from kafka.partitioner.default import murmur2
 from banku.config import PARTITIONS, Settings
 from banku.events import DepositEvent, encode, key_of
 from banku.kafka_io import end_offsets, make_producer
-from banku.notebook import group_ownership, start_projector_process
+from banku.lessons.notebook import group_ownership, start_projector_process
 from banku.read_model import ReadModel
 
 from .common import Result, Sizes, fresh, load_log, synthetic_log

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from banku.config import Settings
-from banku.notebook import environment_for
+from banku.lessons.notebook import environment_for
 from banku.read_model import ReadModel
 
 from .common import Result, Sizes, fresh, load_log, median, synthetic_log

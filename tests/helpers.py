@@ -14,7 +14,7 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 
 from banku import Settings
-from banku.notebook import environment_for
+from banku.lessons.notebook import environment_for
 
 
 def raw_records(settings: Settings, topic: str | None = None) -> list:

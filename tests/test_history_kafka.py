@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from banku import Bank, CommandRejected, history, sample
+from banku import Bank, CommandRejected, history
 from banku.kafka_io import ensure_topic, make_producer
+from banku.lab import sample
 from banku.model import fold
 
 

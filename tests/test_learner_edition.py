@@ -1,6 +1,6 @@
 """The learner edition: solutions removed, exercises kept, and it still runs (real servers).
 
-`./kit learner` builds it with `banku.authoring.learner_edition`; here it is built into a
+`./kit learner` builds it with `banku.lessons.authoring.learner_edition`; here it is built into a
 temporary directory, searched for any line of solution code, and executed against the test
 stack with nbclient, the way a learner would run it: top to bottom, exercises left blank.
 """
@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from banku import authoring
-from banku.workshop import reset_namespace
+from banku.lab.workshop import reset_namespace
+from banku.lessons import authoring
 
 # The notebooks executed here. 04 (consumer-group failover) is left to nbval: it runs for
 # minutes, and what the learner edition changes in it (one solution cell removed) is covered

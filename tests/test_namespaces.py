@@ -33,9 +33,9 @@ from banku import (
     SameAccountTransfer,
     Settings,
     stack,
-    workshop,
 )
 from banku.kafka_io import list_topics
+from banku.lab import workshop
 from banku.read_model import ReadModel
 from tests.helpers import banku, end_offsets, env_for, fold_topic, raw_records
 

@@ -28,7 +28,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from banku import Settings, stack
 from banku.kafka_io import ensure_topic
-from banku.notebook import environment_for
+from banku.lessons.notebook import environment_for
 
 SINGLE = Settings(bootstrap_servers="127.0.0.1:39092", redis_url="redis://127.0.0.1:36379/0")
 CLUSTER = Settings(bootstrap_servers="127.0.0.1:49092", redis_url="redis://127.0.0.1:46379/0")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from banku.workshop import reset_namespace
+from banku.lab.workshop import reset_namespace
 from tests.browser import jupyterlab as lab_tools
 
 pytestmark = pytest.mark.browser

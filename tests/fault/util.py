@@ -18,7 +18,7 @@ from pathlib import Path
 import redis
 
 from banku import Bank, Settings
-from banku.notebook import environment_for
+from banku.lessons.notebook import environment_for
 from banku.read_model import ReadModel
 
 

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from banku import authoring
+from banku.lessons import authoring
 
 
 def cell(source: str, *tags: str):

@@ -20,36 +20,45 @@ from banku.events import (
 from banku.model import fold
 from banku.rules import check_amount, check_name, parse_amount
 
+# Account ids are UUIDs (the decoder refuses anything else).
+A = "6f1c2a9e-3b4d-4e5f-8a7b-0c1d2e3f4a5b"
+B = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+
 
 # The Go tutorial's four event-builder specs.
 def test_create_event_has_type_id_and_name():
-    event = CreateEvent("id-1", "Adam")
-    assert json.loads(encode(event)) == {"AccId": "id-1", "Type": "CreateEvent", "AccName": "Adam"}
+    event = CreateEvent(A, "Adam")
+    assert json.loads(encode(event)) == {"AccId": A, "Type": "CreateEvent", "AccName": "Adam"}
 
 
 def test_deposit_event_has_type_id_and_amount():
-    assert encode(DepositEvent("id-1", 20)) == b'{"AccId":"id-1","Type":"DepositEvent","Amount":20}'
+    wire = f'{{"AccId":"{A}","Type":"DepositEvent","Amount":20}}'.encode()
+    assert encode(DepositEvent(A, 20)) == wire
 
 
 def test_withdraw_event_has_type_id_and_amount():
-    assert json.loads(encode(WithdrawEvent("id-1", 5)))["Type"] == "WithdrawEvent"
+    assert json.loads(encode(WithdrawEvent(A, 5)))["Type"] == "WithdrawEvent"
 
 
 def test_transfer_event_has_source_target_and_amount_in_go_order():
-    raw = encode(TransferEvent("a", "b", 30))
-    assert raw == b'{"AccId":"a","Type":"TransferEvent","TargetId":"b","Amount":30}'
-    assert key_of(TransferEvent("a", "b", 30)) == b"a"
+    raw = encode(TransferEvent(A, B, 30))
+    assert raw == f'{{"AccId":"{A}","Type":"TransferEvent","TargetId":"{B}","Amount":30}}'.encode()
+    assert key_of(TransferEvent(A, B, 30)) == A.encode()
 
 
-@pytest.mark.parametrize("event", [CreateEvent("a", "Zoë"), DepositEvent("a", 1),
-                                   WithdrawEvent("a", 2**63 - 1), TransferEvent("a", "b", 7)])
+@pytest.mark.parametrize("event", [CreateEvent(A, "Zoë"), DepositEvent(A, 1),
+                                   WithdrawEvent(A, 2**63 - 1), TransferEvent(A, B, 7)])
 def test_encode_decode_round_trip(event):
     assert decode(encode(event)) == event
 
 
 def test_decode_ignores_unknown_fields():
-    value = b'{"EventId":"e1","Version":2,"Amount":5,"Type":"DepositEvent","AccId":"a"}'
-    assert decode(value) == DepositEvent("a", 5)
+    value = f'{{"EventId":"e1","Version":2,"Amount":5,"Type":"DepositEvent","AccId":"{A}"}}'
+    assert decode(value.encode()) == DepositEvent(A, 5)
+
+
+def _with_ids(value):
+    return value.replace(b'"a"', f'"{A}"'.encode()) if value else value
 
 
 @pytest.mark.parametrize("value,reason", [
@@ -61,21 +70,24 @@ def test_decode_ignores_unknown_fields():
     (b'{"AccId":"a","Type":"DepositEvent","Amount":1e3}', "whole number"),
     (b'{"AccId":"a","Type":"DepositEvent","Amount":false}', "whole number"),
     (b'{"AccId":7,"Type":"DepositEvent","Amount":5}', "AccId"),
+    (b'{"AccId":"banku:positions","Type":"DepositEvent","Amount":5}', "UUID"),
+    (b'{"AccId":"x:banku:positions","Type":"CreateEvent","AccName":"x"}', "UUID"),
+    (b'{"AccId":"alice:banku:positions","Type":"DepositEvent","Amount":5}', "UUID"),
     (b'{"AccId":"a","Type":"TransferEvent","Amount":5,"TargetId":"a"}', "two different"),
     (b'{"AccId":"a","Type":"CreateEvent","AccName":"   "}', "empty"),
 ])
 def test_decode_says_why_a_record_is_not_an_event(value, reason):
     with pytest.raises(EventDecodeError, match=reason):
-        decode(value)
+        decode(_with_ids(value) if b"banku:" not in (value or b"") else value)
 
 
 def test_balance_changes_and_fold():
-    events = [CreateEvent("a", "A"), CreateEvent("b", "B"), DepositEvent("a", 100),
-              TransferEvent("a", "b", 30), WithdrawEvent("b", 10)]
-    assert balance_changes(events[3]) == [("a", -30), ("b", 30)]
+    events = [CreateEvent(A, "A"), CreateEvent(B, "B"), DepositEvent(A, 100),
+              TransferEvent(A, B, 30), WithdrawEvent(B, 10)]
+    assert balance_changes(events[3]) == [(A, -30), (B, 30)]
     ledger = fold(events)
-    assert ledger.balances == {"a": 70, "b": 20}
-    assert ledger.account("b").name == "B"
+    assert ledger.balances == {A: 70, B: 20}
+    assert ledger.account(B).name == "B"
 
 
 @pytest.mark.parametrize("text", ["20.5", "-3", "abc", "", " ", "1e3", "０", "+", "0"])

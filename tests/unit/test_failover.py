@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 
 from banku import Settings
-from banku.failover import (
+from banku.lessons.failover import (
     Members,
     OwnershipWatcher,
     Sample,
@@ -49,11 +49,17 @@ def test_changes_keeps_only_the_moments_something_changed():
 
 def test_a_member_reports_its_last_assignment():
     members = Members(Settings())
+    # what `banku project --log-json` writes: one JSON object per line
     members._logs["member-1"] = collections.deque([
-        "Projecting t as group g; stop with Ctrl-C (or SIGTERM).",
-        "assigned partitions []",
-        "assigned partitions [0, 2]",
-        "offset commit skipped (CommitFailedError)",
+        '{"level": "info", "message": "Projecting t as group g", "event": "started"}',
+        '{"level": "info", "message": "assigned partitions []", "event": "assigned",'
+        ' "partitions": []}',
+        '{"level": "info", "message": "...", "event": "assigned", "partitions": [2, 0]}',
+        '{"level": "warning", "message": "assigned partitions [1]", "event": "dead_letter"}',
+        "a line that is not JSON",
     ])
     assert members.claimed("member-1") == [0, 2]
     assert members.claimed("member-2") is None
+    members._logs["member-3"] = collections.deque([
+        '{"event": "assigned", "partitions": [1]}', '{"event": "revoked", "partitions": [1]}'])
+    assert members.claimed("member-3") == []

@@ -8,9 +8,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from banku import history, sample
+from banku import history
 from banku.errors import AccountNotFound
 from banku.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent, decode
+from banku.lab import sample
 from banku.model import fold
 
 MOMENTS = ["2026-01-05 08:00", "2026-01-05 12:00", "2026-01-09T18:30:00Z",
@@ -109,7 +110,7 @@ def test_read_names_the_bad_line(tmp_path, rows):
 
 
 def test_committed_sample_is_the_documented_one():
-    """data/sample-events.jsonl is exactly what `python -m banku.sample --seed 7` writes."""
+    """data/sample-events.jsonl is exactly what `python -m banku.lab.sample --seed 7` writes."""
     expected = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n"
                        for r in sample.generate(seed=7))
     assert sample.DEFAULT_SAMPLE.read_text(encoding="utf-8") == expected

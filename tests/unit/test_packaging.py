@@ -114,7 +114,8 @@ def normalise(name: str) -> str:
 def pyproject_requirements(text: str) -> dict[str, SpecifierSet]:
     project = tomllib.loads(text)["project"]
     lines = list(project.get("dependencies", []))
-    lines += project.get("optional-dependencies", {}).get("dev", [])
+    for extra in project.get("optional-dependencies", {}).values():
+        lines += extra
     requirements = [Requirement(line) for line in lines]
     return {normalise(r.name): r.specifier for r in requirements}
 

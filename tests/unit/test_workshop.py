@@ -6,7 +6,8 @@ import fnmatch
 
 import pytest
 
-from banku import Settings, workshop
+from banku import Settings
+from banku.lab import workshop
 
 
 @pytest.mark.parametrize(
@@ -73,6 +74,12 @@ class _FakeView:
 
     def close(self):
         pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def test_namespaces_are_found_in_topics_and_in_redis(monkeypatch):

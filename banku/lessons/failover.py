@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import atexit
 import collections
+import json
 import random
-import re
 import signal
 import subprocess
 import threading
@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 from kafka.errors import KafkaError
 
-from .commands import Bank
-from .config import DEFAULT_GROUP, PARTITIONS, Settings
-from .errors import BankuError, EventDecodeError, ServiceUnavailable
-from .events import decode
-from .kafka_io import admin_client, end_offsets, make_reader, read_to_end
-from .model import Ledger, fold
+from ..commands import Bank
+from ..config import DEFAULT_GROUP, PARTITIONS, Settings
+from ..errors import BankuError, EventDecodeError, ServiceUnavailable
+from ..events import decode
+from ..kafka_io import admin_client, end_offsets, make_reader, read_to_end
+from ..model import Ledger, fold
+from ..read_model import ReadModel
 from .notebook import owners_in, start_projector_process
-from .read_model import ReadModel
 
 Owners = dict[str, list[int]]
 
@@ -119,7 +119,7 @@ class Members:
             process = start_projector_process(
                 self.settings, "--group", self.group,
                 "--session-timeout-ms", str(self.session_timeout_ms),
-                "--client-id", name, "--batch-size", str(self.batch_size),
+                "--client-id", name, "--batch-size", str(self.batch_size), "--log-json",
             )
             _STARTED.append(process)
             self.processes[name] = process
@@ -153,11 +153,20 @@ class Members:
         return list(self._logs.get(name, ()))
 
     def claimed(self, name: str) -> list[int] | None:
-        """The partitions the member itself last reported as assigned (None: not yet)."""
+        """The partitions the member itself last reported as assigned (None: not yet).
+
+        Members log one JSON object per line (``banku project --log-json``); this reads the
+        machine-readable ``event`` field, never the wording of a message.
+        """
         for line in reversed(self.log(name)):
-            found = _ASSIGNED.search(line)
-            if found:
-                return sorted(int(p) for p in found.group(1).split(",") if p.strip())
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == "assigned":
+                return sorted(entry.get("partitions", []))
+            if entry.get("event") == "revoked":
+                return []
         return None
 
     def _check_crashes(self) -> None:
@@ -204,9 +213,6 @@ class Members:
                     self.start(name)
                     self.restarted.append(name)
                     disagreeing_since.pop(name)
-
-
-_ASSIGNED = re.compile(r"assigned partitions \[([0-9, ]*)\]")
 
 
 def _drain(process: subprocess.Popen, log: collections.deque[str]) -> None:

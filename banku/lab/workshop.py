@@ -1,42 +1,50 @@
 """Tools for a room of learners on one cluster: namespaces, resets, dead letters.
 
-A namespace owns: its topic (``ns.banku-transactions``), its dead-letter topic (``... .dlq``), its
-consumer groups (``ns.*``) and its Redis keys (``ns:*``). Resetting a namespace deletes exactly
-those and nothing of anybody else's.
+A namespace owns: its topics (``ns.banku-transactions`` and its dead letters, ``ns.banku-commands``
+with its outcomes and dead letters, ``ns.banku-snapshots``), its consumer groups (``ns.*``) and its
+Redis keys (``ns:*``). Resetting a namespace deletes exactly those and nothing of anybody else's.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import _NAMESPACE_RE, Settings
-from .kafka_io import admin_client, delete_topics, list_topics, make_reader, read_to_end
-from .read_model import ReadModel
+from kafka.errors import KafkaError
+
+from ..config import _NAMESPACE_RE, Settings
+from ..diagnostics import kafka_errors, redis_errors
+from ..kafka_io import admin_client, delete_topics, list_topics, make_reader, read_to_end
+from ..read_model import ReadModel
 
 
 def _delete_groups(settings: Settings, namespace: str) -> list[str]:
     prefix = f"{namespace}." if namespace else ""
-    with admin_client(settings) as admin:
-        groups = [g["group_id"] for g in admin.list_groups()]
-        mine = [g for g in groups if (g.startswith(prefix) if prefix else "." not in g)
-                and "banku" in g]
-        if mine:
-            try:
-                admin.delete_groups(mine)
-            except Exception:  # noqa: BLE001 - a group with live members cannot be deleted
-                pass
+    admin = admin_client(settings)
+    try:
+        with kafka_errors(settings, f"the groups of namespace {namespace or '(default)'}"):
+            groups = [g["group_id"] for g in admin.list_groups()]
+            mine = [g for g in groups if (g.startswith(prefix) if prefix else "." not in g)
+                    and "banku" in g]
+            if mine:
+                try:
+                    admin.delete_groups(mine)
+                except KafkaError:
+                    pass  # a group with live members cannot be deleted
+    finally:
+        admin.close()
     return mine
 
 
 def reset_namespace(settings: Settings) -> str:
-    """Delete one namespace's topics, consumer groups and Redis view."""
-    topics = delete_topics(settings, [settings.topic_name, settings.dlq_topic])
+    """Delete one namespace's topics, consumer groups, Redis view and kept keys."""
+    topics = delete_topics(settings, settings.topics)
     groups = _delete_groups(settings, settings.namespace)
-    view = ReadModel(settings)
-    try:
+    with ReadModel(settings) as view:
         accounts = view.wipe()
-    finally:
-        view.close()
+        with redis_errors(settings, f"namespace {settings.namespace or '(default)'}"):
+            own = list(view.redis.scan_iter(match=f"{settings.key_prefix}banku:*", count=1000))
+            if own:
+                view.redis.delete(*own)
     name = settings.namespace or "(default)"
     return (f"Reset namespace {name}: deleted {len(topics)} topic(s), {len(groups)} group(s),"
             f" {accounts} account(s) from Redis.")
@@ -45,10 +53,10 @@ def reset_namespace(settings: Settings) -> str:
 def namespace_of_topic(topic: str, base_topic: str) -> str | None:
     """The namespace a topic belongs to (``''`` for the default), or None if it is not banku's.
 
-    ``alice.banku-transactions`` and ``alice.banku-transactions.dlq`` belong to ``alice``; a
+    ``alice.banku-transactions``, ``alice.banku-commands`` ... belong to ``alice``; a
     topic with another name, or whose head is not a valid namespace, belongs to nobody.
     """
-    ours = (base_topic, f"{base_topic}.dlq")
+    ours = set(Settings(topic=base_topic).topics)
     if topic in ours:
         return ""
     head, dot, rest = topic.partition(".")
@@ -78,14 +86,11 @@ def namespaces(settings: Settings) -> list[str]:
         namespace = namespace_of_topic(topic, settings.topic)
         if namespace is not None:
             found.add(namespace)
-    view = ReadModel(settings.with_namespace(""))
-    try:
+    with ReadModel(settings.with_namespace("")) as view, redis_errors(settings):
         for key in view.redis.scan_iter(match="*banku:*", count=1000):
             namespace = namespace_of_key(key)
             if namespace is not None:
                 found.add(namespace)
-    finally:
-        view.close()
     return sorted(found)
 
 

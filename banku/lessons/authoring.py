@@ -1,7 +1,7 @@
 """For authors and instructors: re-execute the notebooks in place, build the learner edition.
 
-    python -m banku.authoring execute [NOTEBOOK ...]   # after a change that alters outputs
-    python -m banku.authoring learner [--out DIR]      # solutions removed, outputs cleared
+    python -m banku.lessons.authoring execute [NOTEBOOK ...]   # after a change that alters outputs
+    python -m banku.lessons.authoring learner [--out DIR]      # solutions removed, outputs cleared
 
 Exercise solutions live in cells tagged ``solution`` (collapsed in JupyterLab). The learner
 edition drops those cells, so the learner copy has the exercise and not the answer. Every cell
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
@@ -74,8 +74,8 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    from . import stack
-    from .config import Settings
+    from .. import stack
+    from ..config import Settings
 
     stack.up(Settings.from_env())
     for path in paths:
@@ -122,7 +122,7 @@ def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m banku.authoring")
+    parser = argparse.ArgumentParser(prog="python -m banku.lessons.authoring")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("execute")
     p.add_argument("notebooks", nargs="*")
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             written = learner_edition(Path(args.out))
         except AuthoringError as exc:
-            print(f"banku.authoring: {exc}", file=sys.stderr)
+            print(f"banku.lessons.authoring: {exc}", file=sys.stderr)
             return 1
         for path in written:
             print(f"wrote {path}")

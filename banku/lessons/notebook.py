@@ -16,8 +16,8 @@ import time
 import warnings
 from dataclasses import replace
 
-from .config import Settings
-from .errors import BankuError
+from ..config import Settings
+from ..errors import BankuError
 
 
 def notebook_settings(notebook: str, settings: Settings | None = None) -> Settings:
@@ -33,7 +33,7 @@ def start(notebook: str, reset: bool = True) -> Settings:
     show_errors_as_sentences()
     settings = notebook_settings(notebook)
     if reset:
-        from .workshop import reset_namespace
+        from ..lab.workshop import reset_namespace
 
         reset_namespace(settings)
     return settings
@@ -87,7 +87,7 @@ def start_projector_process(settings: Settings, *args: str) -> subprocess.Popen:
 
 def group_ownership(settings: Settings, group: str = "banku-consumer") -> dict[str, list[int]]:
     """Which member (by client id) owns which partitions of the topic, as Kafka reports it."""
-    from .kafka_io import admin_client
+    from ..kafka_io import admin_client
 
     group_id = settings.group_id(group)
     with admin_client(settings) as admin:

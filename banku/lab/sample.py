@@ -12,7 +12,7 @@ because in Kafka time lives in the record timestamp, not in the JSON. Loading th
 
 Regenerate the committed file with::
 
-    python -m banku.sample --seed 7 --out data/sample-events.jsonl
+    python -m banku.lab.sample --seed 7 --out banku/data/sample-events.jsonl
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ import random
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import EventDecodeError
-from .events import (
+from ..defaults import LOAD_CHUNK
+from ..errors import EventDecodeError
+from ..events import (
     CreateEvent,
     DepositEvent,
     Event,
@@ -37,11 +39,11 @@ from .events import (
     decode,
 )
 
-DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample-events.jsonl"
+# Shipped inside the package (``banku/data``), so `banku load` works from any install.
+DEFAULT_SAMPLE = Path(str(resources.files("banku") / "data" / "sample-events.jsonl"))
 DEFAULT_SEED = 7
 START = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)  # a Monday morning
 DAYS = 42  # six weeks
-LOAD_CHUNK = 2000  # events per producer batch when loading a file
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
@@ -340,7 +342,7 @@ def load_file(bank: Any, path: str | Path = DEFAULT_SAMPLE, progress: bool = Fal
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m banku.sample", description="Regenerate the sample event log.")
+        prog="python -m banku.lab.sample", description="Regenerate the sample event log.")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--events", type=int, default=30000)

@@ -15,9 +15,9 @@ from urllib.parse import urlparse, urlunparse
 
 from kafka.errors import KafkaError
 
-from . import stack
-from .config import Settings
-from .kafka_io import admin_client
+from .. import stack
+from ..config import Settings
+from ..kafka_io import admin_client
 
 PORT_OFFSET = 100
 

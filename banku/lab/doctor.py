@@ -7,12 +7,12 @@ import shutil
 import sys
 from dataclasses import dataclass
 
-from . import stack
-from .config import Settings
-from .errors import StackError
+from .. import stack
+from ..config import Settings
+from ..errors import StackError
 
-PACKAGES = ["kafka-python", "redis", "pandas", "matplotlib", "ipywidgets", "tqdm", "jupyterlab",
-            "nbval"]
+PACKAGES = ["kafka-python", "crc32c", "redis", "pandas", "matplotlib", "ipywidgets", "tqdm",
+            "cryptography", "jupyterlab"]
 
 
 @dataclass(frozen=True)

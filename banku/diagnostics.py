@@ -1,0 +1,153 @@
+"""The sentences a learner reads when Kafka or Redis does not answer, refuses a login, or refuses
+a namespace: one place for all of them, so that every command says the same thing the same way.
+
+`kafka_errors` and `redis_errors` are context managers that turn the clients' exceptions into a
+`ServiceUnavailable` (or `NotAllowed`) carrying that sentence. They decide by exception *type*,
+never by the wording of a client's log line.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlparse
+
+from .config import Settings
+from .errors import LoginRefused, NotAllowed, ServiceUnavailable
+
+
+# --- Kafka ---------------------------------------------------------------------------------------
+def kafka_down(settings: Settings, exc: BaseException | None = None) -> ServiceUnavailable:
+    detail = f" ({type(exc).__name__})" if exc else ""
+    return ServiceUnavailable(
+        f"Kafka does not answer at {settings.bootstrap_servers}{detail}. Start it with"
+        " `banku stack up`, or check KAFKA_BOOTSTRAP_SERVERS."
+    )
+
+
+def login_refused(settings: Settings, reason: str = "") -> LoginRefused:
+    why = f" ({reason})" if reason else ""
+    return LoginRefused(
+        f"Kafka at {settings.bootstrap_servers} refused the SASL/{settings.kafka_mechanism}"
+        f" login of user {settings.kafka_username!r}{why}; check KAFKA_SASL_USERNAME and"
+        " KAFKA_SASL_PASSWORD."
+    )
+
+
+def not_allowed(settings: Settings, what: str) -> NotAllowed:
+    """An ACL refused this user: the resource belongs to another learner (or to nobody)."""
+    user = settings.kafka_username or "(anonymous)"
+    mine = f"{settings.namespace}." if settings.namespace else "(no namespace)"
+    return NotAllowed(
+        f"not allowed: {what} belongs to another learner; user {user} may only use names"
+        f" starting with {mine} (check BANKU_NAMESPACE against your learner file)."
+    )
+
+
+def _any_port_open(settings: Settings) -> bool:
+    for server in settings.bootstrap_list:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), 0.5):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailable:
+    """Why a client could not bootstrap: a broker that lets us connect but not talk (a SASL login
+    expected, or still starting), or no broker at all."""
+    if _any_port_open(settings) and settings.kafka_username:
+        return ServiceUnavailable(
+            f"Kafka at {settings.bootstrap_servers} accepts connections but did not let user"
+            f" {settings.kafka_username!r} in ({type(exc).__name__}): check KAFKA_SASL_USERNAME"
+            " and KAFKA_SASL_PASSWORD (or unset them if the broker needs no login); if it is"
+            " just starting, try again in a few seconds."
+        )
+    if _any_port_open(settings):
+        return ServiceUnavailable(
+            f"Kafka at {settings.bootstrap_servers} accepts connections but closes them"
+            f" ({type(exc).__name__}): if the broker requires a SASL login, set"
+            " KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD; if it is just starting, try again"
+            " in a few seconds."
+        )
+    return kafka_down(settings, exc)
+
+
+def explain_kafka(settings: Settings, exc: BaseException, what: str = "") -> Exception | None:
+    """The sentence for a kafka-python error a learner can act on, or None for the others.
+
+    ``what`` names the resource being used, for the 'not allowed' sentence.
+    """
+    from kafka import errors as kafka
+
+    if isinstance(exc, kafka.SaslAuthenticationFailedError):
+        return login_refused(settings, str(exc).rsplit(": ", 1)[-1])
+    if isinstance(exc, (kafka.TopicAuthorizationFailedError, kafka.GroupAuthorizationFailedError,
+                        kafka.TransactionalIdAuthorizationFailedError,
+                        kafka.ClusterAuthorizationFailedError)):
+        return not_allowed(settings, what or _resource_of(exc))
+    if isinstance(exc, kafka.KafkaTimeoutError) and "bootstrap" in str(exc).lower():
+        return bootstrap_failed(settings, exc)
+    return None
+
+
+@contextmanager
+def kafka_errors(settings: Settings, what: str = "") -> Iterator[None]:
+    """Turn the kafka-python errors a learner can act on into their sentence."""
+    from kafka.errors import KafkaError
+
+    try:
+        yield
+    except KafkaError as exc:
+        better = explain_kafka(settings, exc, what)
+        if better is None:
+            raise
+        raise better from None
+
+
+def _resource_of(exc: BaseException) -> str:
+    kind = type(exc).__name__
+    if kind.startswith("Group"):
+        return "this consumer group"
+    if kind.startswith("Transactional"):
+        return "this transactional id"
+    if kind.startswith("Cluster"):
+        return "this cluster operation"
+    return "this topic"
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+def redis_down(settings: Settings, exc: BaseException | None = None) -> ServiceUnavailable:
+    reason = f" ({exc})" if exc else ""
+    return ServiceUnavailable(
+        f"Redis does not answer at {settings.redis_location()}{reason}. Start it with"
+        " `banku stack up`, or check REDIS_URL."
+    )
+
+
+def redis_login_refused(settings: Settings, exc: BaseException) -> LoginRefused:
+    if not urlparse(settings.redis_url).password:
+        return LoginRefused(
+            f"Redis at {settings.redis_location()} requires a password: put it in REDIS_URL"
+            " as redis://:PASSWORD@host:port/0."
+        )
+    return LoginRefused(
+        f"Redis at {settings.redis_location()} refused the password in REDIS_URL ({exc})."
+    )
+
+
+@contextmanager
+def redis_errors(settings: Settings, what: str = "these Redis keys") -> Iterator[None]:
+    import redis
+
+    try:
+        yield
+    except redis.AuthenticationError as exc:
+        raise redis_login_refused(settings, exc) from None
+    except redis.exceptions.NoPermissionError:
+        raise not_allowed(settings, what) from None
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise redis_down(settings, exc) from None

@@ -1,0 +1,263 @@
+"""The Kafka adapters of the ports: the event log, the projector's feeds, the dead-letter topic.
+
+`KafkaEventLog` is what a `Bank` writes to and reads from; `KafkaFeeds` opens the projector's
+consumer, either as a member of its consumer group (a service: `banku project`) or owning every
+partition without joining any group (a one-shot catch-up: `run_until_caught_up`, `replay`);
+`KafkaDeadLetters` keeps the records the projector could not apply, with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from . import defaults
+from .config import Settings
+from .diagnostics import explain_kafka, kafka_down, kafka_errors
+from .errors import ServiceUnavailable
+from .kafka_io import (
+    PartitionMap,
+    ensure_topic,
+    make_producer,
+    make_reader,
+    partitions_of,
+    read_to_end,
+)
+from .ports import Assignment, Record
+
+
+class _Sent:
+    def __init__(self, future, what: str, settings: Settings) -> None:  # noqa: ANN001
+        self._future, self._what, self._settings = future, what, settings
+
+    def result(self) -> tuple[int, int, int]:
+        try:
+            md = self._future.get(timeout=defaults.SEND_TIMEOUT_S)
+        except KafkaError as exc:
+            better = explain_kafka(self._settings, exc, f"topic {self._settings.topic_name}")
+            if better is not None:
+                raise better from None
+            raise ServiceUnavailable(
+                f"Kafka did not acknowledge the {self._what} ({type(exc).__name__}); it was not"
+                " confirmed as written. Is the stack up (`banku stack status`)?"
+            ) from None
+        return md.partition, md.offset, md.timestamp
+
+
+class KafkaEventLog:
+    """One topic, written by an idempotent acks=all producer and read without a group."""
+
+    def __init__(self, settings: Settings, topic: str | None = None) -> None:
+        self.settings = settings
+        self.topic = topic or settings.topic_name
+        self._producer = None
+        self._reader: KafkaConsumer | None = None
+        self._partitions: PartitionMap | None = None
+
+    def _ready(self) -> PartitionMap:
+        if self._partitions is None:
+            ensure_topic(self.settings, self.topic)
+            self._reader = make_reader(self.settings)
+            with kafka_errors(self.settings, f"topic {self.topic}"):
+                count = len(partitions_of(self._reader, self.topic))
+            if not count:
+                raise kafka_down(self.settings)
+            self._partitions = PartitionMap(count)
+        return self._partitions
+
+    @property
+    def partitions(self) -> int:
+        return self._ready().partitions
+
+    def partition_for(self, key: bytes) -> int:
+        return self._ready()(key)
+
+    def append(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
+               partition: int, timestamp_ms: int | None = None, what: str = "event") -> _Sent:
+        if self._producer is None:
+            self._ready()
+            self._producer = make_producer(self.settings)
+        with kafka_errors(self.settings, f"topic {self.topic}"):
+            future = self._producer.send(self.topic, key=key, value=value, headers=headers,
+                                         partition=partition, timestamp_ms=timestamp_ms)
+        return _Sent(future, what, self.settings)
+
+    def flush(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=defaults.SEND_TIMEOUT_S)
+            except KafkaError:
+                pass  # each send's own result says what went wrong
+
+    def read(self, positions: dict[int, int]) -> Iterator[list[Record]]:
+        self._ready()
+        try:
+            with kafka_errors(self.settings, f"topic {self.topic}"):
+                yield from read_to_end(self._reader, positions, self.topic)
+        except KafkaError as exc:
+            raise ServiceUnavailable(
+                f"Could not read {self.topic} from Kafka ({type(exc).__name__})."
+            ) from None
+
+    def end_offsets(self) -> dict[int, int]:
+        self._ready()
+        with kafka_errors(self.settings, f"topic {self.topic}"):
+            parts = partitions_of(self._reader, self.topic)
+            return {tp.partition: off for tp, off in self._reader.end_offsets(parts).items()}
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
+            self._producer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._partitions = None
+
+
+# --- the projector's feeds ----------------------------------------------------------------------
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, listener: Assignment, consumer: KafkaConsumer) -> None:
+        self.listener, self.consumer = listener, consumer
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.listener.revoked(sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # Seek here, inside poll, before this poll fetches anything from the group's committed
+        # offsets: the view's positions are the truth.
+        seeks = self.listener.assigned(sorted(tp.partition for tp in assigned))
+        for tp in assigned:
+            if tp.partition in seeks:
+                self.consumer.seek(tp, seeks[tp.partition])
+
+
+class KafkaFeed:
+    """A consumer on one topic, as the projector sees it."""
+
+    def __init__(self, settings: Settings, consumer: KafkaConsumer, topic: str) -> None:
+        self.settings, self.consumer, self.topic = settings, consumer, topic
+
+    def assignment(self) -> set[int]:
+        return {tp.partition for tp in self.consumer.assignment()}
+
+    def seek(self, partition: int, offset: int) -> None:
+        self.consumer.seek(TopicPartition(self.topic, partition), offset)
+
+    def position(self, partition: int) -> int:
+        return self.consumer.position(TopicPartition(self.topic, partition))
+
+    def poll(self, timeout_ms: int) -> dict[int, list[Record]]:
+        try:
+            with kafka_errors(self.settings, f"topic {self.topic}"):
+                polled = self.consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as exc:  # the broker went away (kafka-python raises from poll)
+            raise kafka_down(self.settings, exc) from None
+        return {tp.partition: records for tp, records in polled.items()}
+
+    def commit(self, positions: dict[int, int]) -> bool:
+        offsets = {TopicPartition(self.topic, p): OffsetAndMetadata(nxt, "", -1)
+                   for p, nxt in positions.items()}
+        try:
+            self.consumer.commit(offsets)
+            return True
+        except KafkaError:
+            return False  # the view holds the truth; Kafka's committed offset is for lag tools
+
+    def end_offsets(self) -> dict[int, int]:
+        with kafka_errors(self.settings, f"topic {self.topic}"):
+            parts = partitions_of(self.consumer, self.topic)
+            return {tp.partition: off for tp, off in self.consumer.end_offsets(parts).items()}
+
+    def coordinator_silent_for(self) -> float:
+        """Seconds since the group coordinator last answered a heartbeat (0 outside a group)."""
+        heartbeat = getattr(getattr(self.consumer, "_coordinator", None), "heartbeat", None)
+        if heartbeat is None or not self.consumer.subscription():
+            return 0.0
+        last = max(getattr(heartbeat, "last_receive", 0.0),
+                   getattr(heartbeat, "last_reset", 0.0))
+        return time.monotonic() - last
+
+    def close(self) -> None:
+        try:
+            self.consumer.close(autocommit=False)  # a group member leaves its group here
+        except KafkaError:
+            pass
+
+
+class KafkaFeeds:
+    """Opens the projector's consumer on ``settings.topic_name``."""
+
+    def __init__(self, settings: Settings, group_id: str, options: dict[str, object]) -> None:
+        self.settings, self.group_id, self.options = settings, group_id, options
+        self.topic = settings.topic_name
+
+    def _consumer(self) -> KafkaConsumer:
+        ensure_topic(self.settings)
+        with kafka_errors(self.settings, f"group {self.group_id}"):
+            return KafkaConsumer(**self.settings.kafka_options(), group_id=self.group_id,
+                                 enable_auto_commit=False, auto_offset_reset="earliest",
+                                 isolation_level="read_committed",
+                                 reconnect_backoff_max_ms=defaults.RECONNECT_BACKOFF_MAX_MS,
+                                 **self.options)
+
+    def group(self, listener: Assignment) -> KafkaFeed:
+        """Join the consumer group: partitions are assigned, and taken away, by rebalances."""
+        consumer = self._consumer()
+        consumer.subscribe([self.topic], listener=_Listener(listener, consumer))
+        return KafkaFeed(self.settings, consumer, self.topic)
+
+    def every_partition(self, listener: Assignment) -> KafkaFeed:
+        """Own every partition without joining the group, so nothing is held afterwards."""
+        consumer = self._consumer()
+        feed = KafkaFeed(self.settings, consumer, self.topic)
+        with kafka_errors(self.settings, f"topic {self.topic}"):
+            parts = partitions_of(consumer, self.topic)
+        if not parts:
+            consumer.close()
+            raise kafka_down(self.settings)
+        consumer.assign(parts)
+        for partition, offset in listener.assigned([tp.partition for tp in parts]).items():
+            feed.seek(partition, offset)
+        return feed
+
+    def end_offsets(self) -> dict[int, int]:
+        from .kafka_io import end_offsets
+
+        return end_offsets(self.settings, self.topic)
+
+
+class KafkaDeadLetters:
+    """``<topic>.dlq``: the record as it was, the reason and its origin in headers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer = None
+
+    def send(self, letters: list[tuple[Record, str]]) -> None:
+        if self._producer is None:
+            ensure_topic(self.settings, self.settings.dlq_topic)
+            self._producer = make_producer(self.settings)
+        topic = self.settings.dlq_topic
+        try:
+            with kafka_errors(self.settings, f"topic {topic}"):
+                futures = [self._producer.send(
+                    topic, key=record.key, value=record.value, timestamp_ms=record.timestamp,
+                    headers=[("banku.reason", reason.encode()),
+                             ("banku.source",
+                              f"{record.topic}/{record.partition}/{record.offset}".encode())],
+                ) for record, reason in letters]
+                # The bookmark may only move past a poison record once it is safe in the DLQ.
+                for future in futures:
+                    future.get(timeout=defaults.SEND_TIMEOUT_S)
+        except KafkaError as exc:
+            raise kafka_down(self.settings, exc) from None
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
+            self._producer = None

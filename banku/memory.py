@@ -1,0 +1,221 @@
+"""In-memory adapters of the ports, for unit tests that run without servers.
+
+They behave like the real ones where the bank's logic can tell: `MemoryLog` keeps records per
+partition with offsets and serves feeds that can be rebalanced at will; `MemoryView` applies a
+batch all-or-nothing with the same compare-and-set on positions, the same 64-bit limits and the
+same naming rule as the Redis script. Notebooks and integration tests never use them: they run
+against the real Kafka and Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+
+from .errors import PositionConflict, ServiceUnavailable, ViewCorrupt
+from .model import BankAccount
+from .ports import Assignment, Record
+from .projection import Batch
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+class _Done:
+    def __init__(self, partition: int, offset: int, timestamp: int) -> None:
+        self._answer = (partition, offset, timestamp)
+
+    def result(self) -> tuple[int, int, int]:
+        return self._answer
+
+
+class MemoryLog:
+    """A topic in memory: an `EventLog` for `Bank` and `Feeds` for the projector."""
+
+    def __init__(self, partitions: int = 3, topic: str = "banku-transactions") -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.records: list[list[Record]] = [[] for _ in range(partitions)]
+        self.down = False  # set to simulate a broker that does not answer
+        self._lock = threading.Lock()
+
+    def partition_for(self, key: bytes) -> int:
+        return zlib.crc32(key) % self.partitions
+
+    def append(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
+               partition: int, timestamp_ms: int | None = None, what: str = "event") -> _Done:
+        if self.down:
+            raise ServiceUnavailable("Kafka does not answer (the in-memory log is down).")
+        with self._lock:
+            log = self.records[partition]
+            record = Record(partition, len(log), timestamp_ms or int(time.time() * 1000), key,
+                            value, list(headers), self.topic)
+            log.append(record)
+        return _Done(partition, record.offset, record.timestamp)
+
+    def flush(self) -> None:
+        pass
+
+    def read(self, positions: dict[int, int]) -> Iterator[list[Record]]:
+        ends = self.end_offsets()
+        for partition, end in ends.items():
+            start = positions.get(partition, 0)
+            if start < end:
+                positions[partition] = end
+                yield self.records[partition][start:end]
+
+    def end_offsets(self) -> dict[int, int]:
+        if self.down:
+            raise ServiceUnavailable("Kafka does not answer (the in-memory log is down).")
+        return {p: len(records) for p, records in enumerate(self.records)}
+
+    def close(self) -> None:
+        pass
+
+    # --- Feeds ---------------------------------------------------------------------------------
+    def group(self, listener: Assignment) -> MemoryFeed:
+        return MemoryFeed(self, listener, range(self.partitions))
+
+    def every_partition(self, listener: Assignment) -> MemoryFeed:
+        return MemoryFeed(self, listener, range(self.partitions))
+
+
+class MemoryFeed:
+    """A consumer of a `MemoryLog`; `rebalance` plays the group coordinator."""
+
+    def __init__(self, log: MemoryLog, listener: Assignment, partitions: Iterable[int],
+                 max_records: int = 500) -> None:
+        self.log, self.listener, self.max_records = log, listener, max_records
+        self.owned: set[int] = set()
+        self.positions: dict[int, int] = {}
+        self.committed: dict[int, int] = {}
+        self.closed = False
+        self.rebalance(partitions)
+
+    def rebalance(self, partitions: Iterable[int]) -> None:
+        """Take the current partitions away and assign these (what a rebalance does)."""
+        if self.owned:
+            self.listener.revoked(sorted(self.owned))
+        self.owned = set(partitions)
+        self.positions = {p: self.committed.get(p, 0) for p in self.owned}
+        for partition, offset in self.listener.assigned(sorted(self.owned)).items():
+            self.seek(partition, offset)
+
+    def assignment(self) -> set[int]:
+        return set(self.owned)
+
+    def seek(self, partition: int, offset: int) -> None:
+        self.positions[partition] = offset
+
+    def position(self, partition: int) -> int:
+        return self.positions[partition]
+
+    def poll(self, timeout_ms: int) -> dict[int, list[Record]]:
+        if self.log.down:
+            raise ServiceUnavailable("Kafka does not answer (the in-memory log is down).")
+        polled = {}
+        for partition in sorted(self.owned):
+            start = self.positions[partition]
+            records = self.log.records[partition][start:start + self.max_records]
+            if records:
+                polled[partition] = records
+                self.positions[partition] = records[-1].offset + 1
+        return polled
+
+    def commit(self, positions: dict[int, int]) -> bool:
+        self.committed.update(positions)
+        return True
+
+    def end_offsets(self) -> dict[int, int]:
+        return self.log.end_offsets()
+
+    def coordinator_silent_for(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryDeadLetters:
+    def __init__(self) -> None:
+        self.letters: list[tuple[Record, str]] = []
+
+    def send(self, letters: list[tuple[Record, str]]) -> None:
+        self.letters.extend(letters)
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryView:
+    """The read model and tracking record in dicts, with the Redis script's rules."""
+
+    def __init__(self) -> None:
+        self.accounts_: dict[str, dict[str, object]] = {}
+        self.positions_: dict[int, int] = {}
+        self.shares: dict[tuple[str, int], int] = {}
+        self.opened: set[tuple[str, int]] = set()
+        self.stats_ = {"applied": 0, "dead_letters": 0}
+        self.fail_next: Exception | None = None  # raised by the next `apply`, which writes nothing
+
+    def positions(self) -> dict[int, int]:
+        return dict(self.positions_)
+
+    def tracking(self, partition: int, account_ids: Iterable[str],
+                 ) -> tuple[dict[str, int], set[str]]:
+        ids = list(account_ids)
+        return ({a: self.shares[(a, partition)] for a in ids if (a, partition) in self.shares},
+                {a for a in ids if (a, partition) in self.opened})
+
+    def apply(self, batch: Batch) -> None:
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            raise failure
+        for partition, (expected, _) in batch.positions.items():
+            stored = self.positions_.get(partition, -1)
+            if stored != expected:
+                raise PositionConflict(f"partition {partition} is at {stored} in the view")
+        for account_id, delta in batch.deltas.items():
+            balance = self.accounts_.get(account_id, {}).get("Balance", 0)
+            if not isinstance(balance, int) or not INT64[0] <= balance + delta <= INT64[1]:
+                raise ViewCorrupt(f"account {account_id} cannot change by {delta}")
+        for partition, (_, nxt) in batch.positions.items():
+            self.positions_[partition] = nxt
+        for account_id, partition, name in batch.opens:
+            self.opened.add((account_id, partition))
+            hash_ = self.accounts_.setdefault(account_id, {})
+            if not any((account_id, q) in self.opened for q in range(partition)):
+                hash_.update(Id=account_id, Name=name)
+            hash_.setdefault("Balance", 0)
+        for account_id, delta in batch.deltas.items():
+            hash_ = self.accounts_.setdefault(account_id, {})
+            hash_["Balance"] = hash_.get("Balance", 0) + delta
+        for key, delta in batch.shares.items():
+            self.shares[key] = self.shares.get(key, 0) + delta
+        self.stats_["applied"] += batch.applied
+        self.stats_["dead_letters"] += batch.dead_letters
+
+    def wipe(self) -> int:
+        count = len(self.accounts_)
+        self.__init__()
+        return count
+
+    def account(self, account_id: str) -> BankAccount | None:
+        data = self.accounts_.get(account_id)
+        if not data or "Id" not in data:
+            return None
+        return BankAccount(account_id, str(data["Name"]), int(data["Balance"]))
+
+    def accounts(self) -> list[BankAccount]:
+        found = [a for a in map(self.account, self.accounts_) if a]
+        return sorted(found, key=lambda a: (a.name.lower(), a.id))
+
+    def balances(self) -> dict[str, int]:
+        return {a.id: a.balance for a in self.accounts()}
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.stats_)
+
+    def close(self) -> None:
+        pass

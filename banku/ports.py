@@ -1,0 +1,133 @@
+"""The ports: what the bank needs from a log and from a view, without saying Kafka or Redis.
+
+`Bank` talks to an `EventLog`; the projector reads a `Feed`, writes a `ViewStore` and sends what
+it cannot apply to a `DeadLetterSink`. Each port has two adapters: the real one
+(`banku.kafka_log`, `banku.read_model`), used by the notebooks, the CLI and the integration tests,
+and an in-memory one (`banku.memory`) with the same behaviour, for unit tests of the rules and of
+the projector's state machine that run in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .model import BankAccount
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as read from the log (kafka-python's ConsumerRecord has the same fields)."""
+
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    topic: str = ""
+
+
+class Sent(Protocol):
+    """A send in flight."""
+
+    def result(self) -> tuple[int, int, int]:
+        """(partition, offset, timestamp) once acknowledged; raises ServiceUnavailable if not."""
+
+
+class EventLog(Protocol):
+    """The command side's log: append records, read them back from positions, see the end."""
+
+    topic: str
+    partitions: int
+
+    def partition_for(self, key: bytes) -> int:
+        """The partition a record with this key goes to (Kafka's default partitioner)."""
+
+    def append(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
+               partition: int, timestamp_ms: int | None = None) -> Sent: ...
+
+    def flush(self) -> None: ...
+
+    def read(self, positions: dict[int, int]) -> Iterator[list[Record]]:
+        """Batches of records from ``positions`` (partition -> next offset, updated as records
+        arrive) up to the end offsets as they were when the call began."""
+
+    def end_offsets(self) -> dict[int, int]: ...
+
+    def close(self) -> None: ...
+
+
+class Assignment(Protocol):
+    """Told when a feed gains or loses partitions (a consumer group's rebalance)."""
+
+    def assigned(self, partitions: list[int]) -> dict[int, int]:
+        """Partitions taken over; returns where the feed must start reading each."""
+
+    def revoked(self, partitions: list[int]) -> None: ...
+
+
+class Feed(Protocol):
+    """Where a projector's records come from: a consumer owning some partitions of the topic."""
+
+    def assignment(self) -> set[int]: ...
+
+    def seek(self, partition: int, offset: int) -> None: ...
+
+    def position(self, partition: int) -> int:
+        """The next offset the feed will read (past skipped transaction markers, too)."""
+
+    def poll(self, timeout_ms: int) -> dict[int, list[Record]]: ...
+
+    def commit(self, positions: dict[int, int]) -> None:
+        """Tell the log how far we got (for lag tools); failures are not the caller's problem."""
+
+    def end_offsets(self) -> dict[int, int]: ...
+
+    def close(self) -> None: ...
+
+
+class Feeds(Protocol):
+    """Opens feeds on one topic: as a member of a consumer group, or owning every partition."""
+
+    def group(self, listener: Assignment) -> Feed: ...
+
+    def every_partition(self, listener: Assignment) -> Feed: ...
+
+    def end_offsets(self) -> dict[int, int]: ...
+
+
+class DeadLetterSink(Protocol):
+    def send(self, letters: list[tuple[Record, str]]) -> None:
+        """Store each record with its reason; returns only once all are stored."""
+
+    def close(self) -> None: ...
+
+
+class ViewStore(Protocol):
+    """The read model and the projector's tracking record, changed together or not at all."""
+
+    def positions(self) -> dict[int, int]:
+        """Partition -> next offset to apply, as stored with the view."""
+
+    def tracking(self, partition: int, account_ids: Iterable[str],
+                 ) -> tuple[dict[str, int], set[str]]:
+        """For one partition: each account's share of its balance, and the accounts opened."""
+
+    def apply(self, batch) -> None:  # noqa: ANN001 - a banku.projection.Batch
+        """Write a batch and its positions atomically: all of it, or nothing (then raise
+        PositionConflict if another projector moved a position, ViewCorrupt if the view holds
+        something the projector did not write)."""
+
+    def wipe(self) -> int: ...
+
+    def account(self, account_id: str) -> BankAccount | None: ...
+
+    def accounts(self) -> list[BankAccount]: ...
+
+    def balances(self) -> dict[str, int]: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,35 @@
+"""The local stack: a real Apache Kafka broker (KRaft) and a real ``redis-server``, no Docker.
+
+Kafka's jars come from Maven Central (pinned in `jars`) and are cached outside the repository, in
+``$BANKU_HOME`` (default ``~/.cache/banku``). Storage is formatted once, then ``kafka.Kafka`` runs
+as a plain Java process. Ports come from the same settings the clients use
+(``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``), so the servers start where the kit looks for them.
+
+The modules: `plan` (ports and directories), `jars` (Maven Central, Java), `kafka_config`
+(server.properties, storage), `processes` (start, find, stop), `health` (does it answer?) and
+`control` (`up` and `down`).
+"""
+
+from .control import down, up
+from .health import StackStatus, kafka_broker_count, kafka_check, redis_answers, redis_check, status
+from .jars import KAFKA_VERSION, ensure_kafka_jars, jars_fetched, java_command, kafka_libs_dir
+from .kafka_config import GROUP_MIN_SESSION_TIMEOUT_MS, new_cluster_id
+from .plan import StackPlan, banku_home
+from .processes import (
+    kafka_pid,
+    pid_alive,
+    port_open,
+    redis_pid,
+    redis_server_command,
+    start_kafka_node,
+    start_redis,
+    stop_pids,
+)
+
+__all__ = [
+    "GROUP_MIN_SESSION_TIMEOUT_MS", "KAFKA_VERSION", "StackPlan", "StackStatus", "banku_home",
+    "down", "ensure_kafka_jars", "jars_fetched", "java_command", "kafka_broker_count",
+    "kafka_check", "kafka_libs_dir", "kafka_pid", "new_cluster_id", "pid_alive", "port_open",
+    "redis_answers", "redis_check", "redis_pid", "redis_server_command", "start_kafka_node",
+    "start_redis", "status", "stop_pids", "up",
+]

@@ -1,0 +1,109 @@
+"""Do the servers answer? And if one listens but refuses us, why (a login, a password)?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..errors import ServiceUnavailable
+from .processes import port_open
+
+
+def kafka_check(settings: Settings, timeout: float = 3.0,
+                ) -> tuple[int, ServiceUnavailable | None]:
+    """How many brokers answer, and, when none does although one listens, why (a refused SASL
+    login is a `LoginRefused`); None when nothing listens at all."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from ..diagnostics import kafka_errors
+
+    if not any(
+        port_open(int(s.rpartition(":")[2]), s.rpartition(":")[0].strip("[]") or "127.0.0.1")
+        for s in settings.bootstrap_list if s.rpartition(":")[2].isdigit()
+    ):
+        return 0, None
+    try:
+        with kafka_errors(settings):
+            admin = KafkaAdminClient(
+                **settings.kafka_options(), request_timeout_ms=int(timeout * 1000),
+            )
+    except ServiceUnavailable as exc:
+        return 0, exc
+    except (KafkaError, OSError, ValueError):
+        return 0, None
+    try:
+        cluster = admin.describe_cluster()
+        return len([b for b in cluster.get("brokers", []) if not b.get("is_fenced")]), None
+    except (KafkaError, OSError, ValueError):
+        return 0, None
+    finally:
+        admin.close()
+
+
+def kafka_broker_count(settings: Settings, timeout: float = 3.0) -> int:
+    """How many brokers answer a metadata request (0 when Kafka is not reachable)."""
+    return kafka_check(settings, timeout)[0]
+
+
+def redis_check(settings: Settings, timeout: float = 1.0,
+                ) -> tuple[bool, ServiceUnavailable | None]:
+    """Whether Redis answers, and, when it refuses the password, the error that says so."""
+    import redis
+
+    from ..diagnostics import redis_login_refused
+
+    try:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        try:
+            return bool(client.ping()), None
+        finally:
+            client.close()
+    except redis.AuthenticationError as exc:
+        return False, redis_login_refused(settings, exc)
+    except (redis.RedisError, OSError, ValueError):
+        return False, None
+
+
+def redis_answers(settings: Settings, timeout: float = 1.0) -> bool:
+    return redis_check(settings, timeout)[0]
+
+
+@dataclass
+class StackStatus:
+    kafka_brokers: int
+    redis: bool
+    settings: Settings
+    kafka_problem: str = ""  # why Kafka listens but does not let us in (a refused login ...)
+    redis_problem: str = ""  # why Redis refuses us (a wrong or missing password)
+
+    @property
+    def ok(self) -> bool:
+        return self.kafka_brokers > 0 and self.redis
+
+    def lines(self) -> list[str]:
+        s = self.settings
+        if self.kafka_brokers:
+            kafka = (f"OK    Kafka at {s.bootstrap_servers} ({self.kafka_brokers} broker"
+                     f"{'s' if self.kafka_brokers != 1 else ''})")
+        elif self.kafka_problem:
+            kafka = f"FAIL  {self.kafka_problem}"
+        else:
+            kafka = f"FAIL  Kafka does not answer at {s.bootstrap_servers}: run `banku stack up`"
+        if self.redis:
+            redis_line = f"OK    Redis at {s.redis_location()}"
+        elif self.redis_problem:
+            redis_line = f"FAIL  {self.redis_problem}"
+        else:
+            redis_line = (f"FAIL  Redis does not answer at {s.redis_location()}:"
+                          " run `banku stack up`")
+        return [kafka, redis_line]
+
+
+def status(settings: Settings) -> StackStatus:
+    brokers, kafka_problem = kafka_check(settings)
+    redis_ok, redis_problem = redis_check(settings)
+    return StackStatus(brokers, redis_ok, settings, str(kafka_problem or ""),
+                       str(redis_problem or ""))

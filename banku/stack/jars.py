@@ -1,0 +1,141 @@
+"""Apache Kafka's jars from Maven Central (pinned, fetched once), and the Java that runs them.
+
+This file is the one place the Kafka version is written; ``kit`` reads it from here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import StackError
+from .plan import banku_home
+
+KAFKA_VERSION = "4.1.1"
+LOG4J_VERSION = "2.24.3"
+SCALA_VERSION = "2.13"
+JAVA_MIN = 17
+# A small heap and the serial collector suit a 2-core laptop running three brokers.
+KAFKA_HEAP = ["-Xmx512m", "-Xms128m", "-XX:+UseSerialGC"]
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def kafka_libs_dir() -> Path:
+    return banku_home() / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}" / "libs"
+
+
+def jars_fetched() -> bool:
+    return (kafka_libs_dir().parent / ".complete").exists()
+
+
+def java_command() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home, "bin", "java") if java_home else None
+    java = str(candidate) if candidate and candidate.exists() else shutil.which("java")
+    if not java:
+        raise StackError(
+            "Java 17 or newer is needed to run Kafka and none was found:"
+            " install it with `sudo apt-get install -y openjdk-17-jre-headless`"
+            " (macOS: `brew install openjdk@17`)."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = int(match.group(1)) if match else 0
+    if major == 1 and match and match.group(2):  # "1.8.0" style
+        major = int(match.group(2))
+    if major < JAVA_MIN:
+        raise StackError(
+            f"Kafka {KAFKA_VERSION} needs Java {JAVA_MIN}+, but {java} is Java {major or '?'}:"
+            " install openjdk-17 and set JAVA_HOME to it."
+        )
+    return java
+
+
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>banku.local</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_{scala}</artifactId>
+      <version>{kafka}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
+      <version>{log4j}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId>
+      <version>{log4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.server.KafkaRaftServer
+        level: INFO
+      - name: kafka.Kafka
+        level: INFO
+"""
+
+
+def ensure_kafka_jars(log: Log = _quiet) -> Path:
+    """Fetch Apache Kafka's jars from Maven Central once (cached in $BANKU_HOME)."""
+    libs = kafka_libs_dir()
+    marker = libs.parent / ".complete"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise StackError(
+            "Maven is needed once to fetch Apache Kafka's jars from Maven Central:"
+            " run `sudo apt-get install -y maven` (macOS: `brew install maven`)."
+        )
+    root = libs.parent
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pom.xml").write_text(
+        _POM.format(scala=SCALA_VERSION, kafka=KAFKA_VERSION, log4j=LOG4J_VERSION)
+    )
+    (root / "log4j2.yaml").write_text(_LOG4J2)
+    log(f"Fetching Apache Kafka {KAFKA_VERSION} from Maven Central into {root} (once) ...")
+    result = subprocess.run(
+        [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={libs}",
+         "-DincludeScope=runtime"],
+        cwd=root, capture_output=True, text=True,
+    )
+    kafka_jar = libs / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar"
+    if result.returncode != 0 or not kafka_jar.exists():
+        detail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+        raise StackError(
+            "Could not fetch Kafka's jars from Maven Central (is the network up?): "
+            + " | ".join(detail)
+        )
+    marker.write_text(KAFKA_VERSION + "\n")
+    return libs
+
+
+def java_base(libs: Path) -> list[str]:
+    """The start of every Kafka command line: Java, heap, logging, classpath."""
+    return [
+        java_command(), *KAFKA_HEAP, "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={libs.parent / 'log4j2.yaml'}",
+        "-cp", f"{libs}/*",
+    ]

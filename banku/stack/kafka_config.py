@@ -1,0 +1,93 @@
+"""Kafka's configuration for a local stack: one ``server.properties`` per node, and storage
+formatted once (KRaft: every node of a cluster with the same cluster id).
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from pathlib import Path
+
+from ..errors import StackError
+from .jars import java_base
+from .plan import StackPlan
+
+# Failover demos use short session timeouts; the broker must allow them.
+GROUP_MIN_SESSION_TIMEOUT_MS = 1000
+
+
+def server_properties(plan: StackPlan, node: int) -> str:
+    voters = ",".join(
+        f"{n}@127.0.0.1:{plan.controller_port(n)}" for n in range(1, plan.brokers + 1)
+    )
+    replication = 3 if plan.brokers >= 3 else 1
+    min_isr = 2 if plan.brokers >= 3 else 1
+    client = "SASL_PLAINTEXT" if plan.kafka_username else "PLAINTEXT"
+    lines = [
+        "process.roles=broker,controller",
+        f"node.id={node}",
+        f"controller.quorum.voters={voters}",
+        f"listeners={client}://127.0.0.1:{plan.broker_port(node)},"
+        f"CONTROLLER://127.0.0.1:{plan.controller_port(node)}",
+        f"advertised.listeners={client}://127.0.0.1:{plan.broker_port(node)}",
+        "controller.listener.names=CONTROLLER",
+        f"inter.broker.listener.name={client}",
+        f"listener.security.protocol.map={client}:{client},CONTROLLER:PLAINTEXT",
+        f"log.dirs={plan.node_dir(node) / 'data'}",
+        "num.partitions=3",
+        # Topics are created on purpose, with 3 partitions; a typo must not create one.
+        "auto.create.topics.enable=false",
+        f"default.replication.factor={replication}",
+        f"min.insync.replicas={min_isr}",
+        f"offsets.topic.replication.factor={replication}",
+        f"transaction.state.log.replication.factor={replication}",
+        f"transaction.state.log.min.isr={min_isr}",
+        "group.initial.rebalance.delay.ms=0",
+        f"group.min.session.timeout.ms={GROUP_MIN_SESSION_TIMEOUT_MS}",
+        "log.retention.hours=-1",
+        # A crashed broker is fenced after 3 s without heartbeats (default 9 s), so failover
+        # lessons show a leader election in seconds.
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=1000",
+    ]
+    if plan.kafka_username:
+        user, password = plan.kafka_username, plan.kafka_password
+        lines += [
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{password}" user_{user}="{password}";',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def new_cluster_id() -> str:
+    """A random cluster id in Kafka's form: a UUID as url-safe base64, 22 characters.
+
+    Like Kafka's own ``Uuid.randomUuid()``, never one that starts with ``-``: the storage tool's
+    argument parser would read ``-t -abc...`` as an option and refuse to format.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_storage(plan: StackPlan, node: int, cluster_id: str, libs: Path) -> None:
+    data = plan.node_dir(node) / "data"
+    if (data / "meta.properties").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    props = plan.node_dir(node) / "server.properties"
+    result = subprocess.run(
+        [*java_base(libs), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+         "-c", str(props)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"Formatting Kafka storage for node {node} failed: "
+            + (result.stderr or result.stdout).strip().splitlines()[-1:][0]
+        )

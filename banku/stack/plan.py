@@ -1,0 +1,116 @@
+"""Where one local stack lives: its ports, its directories, its state file.
+
+Node ``i`` (1-based) of an N-broker stack listens for clients on ``port + 2*(i-1)`` and for the
+KRaft quorum on the port after that: 9092/9093, 9094/9095, 9096/9097.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..config import Settings
+from ..errors import StackError
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def banku_home() -> Path:
+    """Where Kafka's jars and the stacks' data live (``$BANKU_HOME``, or ``~/.cache/banku``)."""
+    return Path(os.environ.get("BANKU_HOME") or Path.home() / ".cache" / "banku")
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """Which ports and directories one local stack uses."""
+
+    kafka_port: int
+    redis_port: int
+    redis_password: str
+    brokers: int
+    kafka_username: str = ""
+    kafka_password: str = ""
+    kafka_mechanism: str = "PLAIN"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, brokers: int = 1) -> StackPlan:
+        if brokers not in (1, 3):
+            raise StackError(
+                "banku stack starts either 1 or 3 brokers (--brokers 1 or --brokers 3)."
+            )
+        first = settings.bootstrap_list[0] if settings.bootstrap_list else ""
+        host, _, port = first.rpartition(":")
+        if host.strip("[]") not in LOCAL_HOSTS or not port.isdigit():
+            raise StackError(
+                f"KAFKA_BOOTSTRAP_SERVERS is {settings.bootstrap_servers!r}: banku stack only"
+                " starts local servers, so point it at 127.0.0.1:<port> (or unset it)."
+            )
+        url = urlparse(settings.redis_url)
+        if (url.hostname or "127.0.0.1") not in LOCAL_HOSTS:
+            raise StackError(
+                f"REDIS_URL points at {url.hostname}: banku stack only starts a local redis-server;"
+                " unset REDIS_URL or point it at 127.0.0.1."
+            )
+        return cls(
+            kafka_port=int(port),
+            redis_port=url.port or 6379,
+            redis_password=url.password or "",
+            brokers=brokers,
+            kafka_username=settings.kafka_username,
+            kafka_password=settings.kafka_password,
+            kafka_mechanism=settings.kafka_mechanism,
+        )
+
+    @property
+    def directory(self) -> Path:
+        return banku_home() / f"stack-{self.kafka_port}"
+
+    def broker_port(self, node: int) -> int:
+        return self.kafka_port + 2 * (node - 1)
+
+    def controller_port(self, node: int) -> int:
+        return self.kafka_port + 2 * (node - 1) + 1
+
+    def ports(self) -> set[int]:
+        used = {self.redis_port}
+        for node in range(1, self.brokers + 1):
+            used |= {self.broker_port(node), self.controller_port(node)}
+        return used
+
+    def node_dir(self, node: int) -> Path:
+        return self.directory / f"kafka-{node}"
+
+    def kafka_log(self, node: int) -> Path:
+        return self.directory / f"kafka-{node}.log"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.directory / f"redis-{self.redis_port}"
+
+    @property
+    def redis_log(self) -> Path:
+        return self.directory / f"redis-{self.redis_port}.log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "stack.json"
+
+    # --- what `up` remembers about the processes it started ------------------------------------
+    def read_state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_state(self, state: dict) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def formatted_brokers(self) -> int:
+        """How many brokers the storage in the stack directory was formatted for (0: none)."""
+        if not (self.node_dir(1) / "data" / "meta.properties").exists():
+            return 0
+        return int(self.read_state().get("brokers") or 1)

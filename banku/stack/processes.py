@@ -1,0 +1,185 @@
+"""The stack's processes: start Kafka nodes and redis-server, find them again, stop them.
+
+Processes are found by the pid `up` wrote down *and* their command line, so that a pid reused by
+another program is never mistaken for (or killed as) our broker. The checks use `os.kill(pid, 0)`
+and `ps`, which work on Linux and macOS alike.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import StackError
+from .jars import ensure_kafka_jars, java_base
+from .kafka_config import format_storage, new_cluster_id, server_properties
+from .plan import StackPlan
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def command_line(pid: int) -> tuple[str, str] | None:
+    """(state, command line) of a process as `ps` shows them; None if there is no such process.
+
+    `ps` is on Linux and macOS alike. Should it fail to run (a busy machine that cannot fork),
+    Linux's /proc answers instead.
+    """
+    try:
+        done = subprocess.run(["ps", "-ww", "-o", "stat=", "-o", "command=", "-p", str(pid)],
+                              capture_output=True, text=True, timeout=30)
+        out = done.stdout.strip()
+        if out:
+            state, _, command = out.partition(" ")
+            return state, command.strip()
+        if done.returncode in (0, 1):  # ran fine and found no such process
+            return None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return stat, command
+    except (OSError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None, marker: str = "") -> bool:
+    """True when ``pid`` runs (and is not a zombie) and its command line contains ``marker``."""
+    if not pid:
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own dead child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists but is not ours: the command line decides
+    found = command_line(pid)
+    if found is None or found[0].startswith("Z"):
+        return False
+    return marker in found[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def redis_server_command() -> str:
+    found = shutil.which("redis-server")
+    if not found:
+        raise StackError(
+            "redis-server is not installed: run `sudo apt-get install -y redis-server`"
+            " (macOS: `brew install redis`), then `banku stack up` again."
+        )
+    return found
+
+
+# --- Kafka -----------------------------------------------------------------------------------
+def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
+    """Start (or restart) one broker+controller process; returns its pid."""
+    libs = ensure_kafka_jars(log)
+    state = plan.read_state()
+    cluster_id = state.get("cluster_id")
+    if not cluster_id:
+        cluster_id = new_cluster_id()
+        state["cluster_id"] = cluster_id
+    # Every node of the cluster must be formatted with the same id: keep it before formatting.
+    state["brokers"] = plan.brokers
+    plan.write_state(state)
+    plan.node_dir(node).mkdir(parents=True, exist_ok=True)
+    props = plan.node_dir(node) / "server.properties"
+    props.write_text(server_properties(plan, node))
+    format_storage(plan, node, cluster_id, libs)
+    logfile = open(plan.kafka_log(node), "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [*java_base(libs), "kafka.Kafka", str(props)],
+        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,  # survives the `banku stack up` process
+    )
+    logfile.close()
+    state = plan.read_state()
+    state.setdefault("kafka", {})[str(node)] = {"pid": proc.pid, "port": plan.broker_port(node)}
+    state["brokers"] = plan.brokers
+    plan.write_state(state)
+    return proc.pid
+
+
+def kafka_pid(plan: StackPlan, node: int) -> int | None:
+    pid = plan.read_state().get("kafka", {}).get(str(node), {}).get("pid")
+    return pid if pid_alive(pid, "kafka.Kafka") else None
+
+
+# --- Redis -------------------------------------------------------------------------------------
+def start_redis(plan: StackPlan) -> int:
+    """Start (or restart) the stack's redis-server; returns its pid."""
+    server = redis_server_command()
+    plan.redis_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        server, "--bind", "127.0.0.1", "--port", str(plan.redis_port),
+        "--dir", str(plan.redis_dir), "--daemonize", "no",
+        # An append-only file keeps the view *and* the projector's positions across a restart;
+        # both live in the same file, so whatever survives is a consistent prefix.
+        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+        "--logfile", str(plan.redis_log),
+    ]
+    acl_file = plan.redis_dir / "users.acl"
+    if acl_file.exists():  # a workshop stack: one Redis user per learner, passwords in the file
+        args += ["--aclfile", str(acl_file)]
+    elif plan.redis_password:
+        args += ["--requirepass", plan.redis_password]
+    proc = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state = plan.read_state()
+    state["redis"] = {"pid": proc.pid, "port": plan.redis_port}
+    plan.write_state(state)
+    return proc.pid
+
+
+def redis_pid(plan: StackPlan) -> int | None:
+    pid = plan.read_state().get("redis", {}).get("pid")
+    return pid if pid_alive(pid, "redis-server") else None
+
+
+# --- stopping ------------------------------------------------------------------------------------
+def stop_pids(pids: list[int], marker: str, timeout: float) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL whatever is still running at the deadline."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pid_alive(p, marker) for p in pids):
+        time.sleep(0.2)
+    for pid in pids:
+        if pid_alive(pid, marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
