@@ -6,9 +6,7 @@ until caught up, replay, and meanwhile reset somebody else's namespace. Afterwar
 must equal the hand-made fold of its own topic and hold only its own accounts.
 
 `banku reset --all-namespaces` deletes *every* namespace on a cluster, so it is tested on a stack
-of its own, never on the session's: Kafka on 31092 (controller 31093), Redis on 31379. These ports
-lie below Linux's ephemeral range (32768-60999), so no outgoing connection of another program can
-be holding one of them when the broker binds it.
+of its own, never on the session's (its ports come from `tests/ports.py`).
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ from banku import (
 from banku.kafka_io import list_topics
 from banku.lab import workshop
 from banku.read_model import ReadModel
+from tests import ports
 from tests.helpers import banku, end_offsets, env_for, fold_topic, raw_records
 
 LEARNERS = 5
@@ -183,7 +182,7 @@ def test_five_learners_at_once_do_not_interfere(base_settings):
 
 
 # --- the instructor's reset, on a stack of its own -----------------------------------------------
-OWN = Settings(bootstrap_servers="127.0.0.1:31092", redis_url="redis://127.0.0.1:31379/0")
+OWN = ports.settings_for(ports.NAMESPACES)
 
 
 def _quiet(_: str) -> None:
@@ -192,7 +191,7 @@ def _quiet(_: str) -> None:
 
 @pytest.fixture(scope="module")
 def own_stack(base_settings):
-    own_ports = {31092, 31093, 31379}
+    own_ports = ports.ports_of(ports.NAMESPACES)
     session = {int(s.rpartition(":")[2]) for s in base_settings.bootstrap_list}
     session |= {p + 1 for p in session} | {redis.connection.parse_url(
         base_settings.redis_url).get("port", 6379)}

@@ -1,10 +1,10 @@
 """`banku stack` against real servers: Kafka 4.1.1 (KRaft) and redis-server as local processes.
 
-These tests start and stop stacks of their own, on ports nobody else uses, so they never touch
-the stack the rest of the suite (or a learner) runs on 9092/6379:
+These tests start and stop stacks of their own, on ports nobody else uses (`tests/ports.py`),
+so they never touch the stack the rest of the suite (or a learner) runs on:
 
-* a single broker on 39092 (controller 39093) with Redis on 36379,
-* a three-broker cluster on 49092/49094/49096 (controllers on the odd ports) with Redis on 46379.
+* a single broker with Redis,
+* a three-broker cluster with Redis.
 
 The jar cache in ``$BANKU_HOME`` (default ``~/.cache/banku``) is shared: only the stack
 directory (``stack-<port>``) is per port. Every stack a test starts is stopped again by a
@@ -29,10 +29,12 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from banku import Settings, stack
 from banku.kafka_io import ensure_topic
 from banku.lessons.notebook import environment_for
+from tests import ports
 
-SINGLE = Settings(bootstrap_servers="127.0.0.1:39092", redis_url="redis://127.0.0.1:36379/0")
-CLUSTER = Settings(bootstrap_servers="127.0.0.1:49092", redis_url="redis://127.0.0.1:46379/0")
-OTHERS = {9092, 9093, 6379, 19092, 19093, 16379}  # stacks that belong to someone else
+SINGLE = ports.settings_for(ports.STACK_SINGLE)
+CLUSTER = ports.settings_for(ports.STACK_CLUSTER)
+OTHERS = ports.ports_of(ports.SESSION) | {9092, 9093, 6379}  # stacks that belong to someone else
+KAFKA, REDIS = ports.kafka_port(ports.STACK_SINGLE), ports.redis_port(ports.STACK_SINGLE)
 
 
 def _ports(settings: Settings, brokers: int) -> set[int]:
@@ -48,7 +50,7 @@ assert not _ports(SINGLE, 1) & _ports(CLUSTER, 3)
 _session = Settings.from_env()
 assert {SINGLE.bootstrap_servers, CLUSTER.bootstrap_servers}.isdisjoint(
     {_session.bootstrap_servers}
-), "point KAFKA_BOOTSTRAP_SERVERS elsewhere: tests/test_stack.py wipes 39092 and 49092"
+), "point KAFKA_BOOTSTRAP_SERVERS elsewhere: tests/test_stack.py wipes its own stacks"
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
@@ -88,7 +90,7 @@ def report(what: str, seconds: float) -> None:
 # --- a single broker -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def first_up():
-    """Wipe the 39092 stack, then `banku stack up` from nothing; stopped and wiped at the end."""
+    """Wipe our single stack, then `banku stack up` from nothing; stopped and wiped at the end."""
     try:
         wiped = banku(SINGLE, "stack", "down", "--wipe")
         assert wiped.returncode == 0, wiped.stderr
@@ -121,11 +123,11 @@ def stopped(first_up):
 def test_up_starts_both_from_nothing(first_up):
     result, seconds = first_up
     assert result.returncode == 0, result.stderr
-    assert f"Kafka {stack.KAFKA_VERSION} is up at 127.0.0.1:39092" in result.stdout
-    assert "Redis is up at redis://127.0.0.1:36379/0" in result.stdout
+    assert f"Kafka {stack.KAFKA_VERSION} is up at 127.0.0.1:{KAFKA}" in result.stdout
+    assert f"Redis is up at redis://127.0.0.1:{REDIS}/0" in result.stdout
     plan = stack.StackPlan.from_settings(SINGLE)
     assert stack.kafka_pid(plan, 1) and stack.redis_pid(plan)
-    assert plan.directory == stack.banku_home() / "stack-39092"
+    assert plan.directory == stack.banku_home() / f"stack-{KAFKA}"
     assert seconds < 90
 
 
@@ -133,9 +135,9 @@ def test_status_exits_zero_and_names_both(single):
     result = banku(single, "stack", "status")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert any(line.startswith("OK") and "Kafka at 127.0.0.1:39092 (1 broker)" in line
+    assert any(line.startswith("OK") and f"Kafka at 127.0.0.1:{KAFKA} (1 broker)" in line
                for line in lines), lines
-    assert any(line.startswith("OK") and "Redis at redis://127.0.0.1:36379/0" in line
+    assert any(line.startswith("OK") and f"Redis at redis://127.0.0.1:{REDIS}/0" in line
                for line in lines), lines
     status = stack.status(single)
     assert status.ok and status.kafka_brokers == 1 and status.redis
@@ -211,8 +213,8 @@ def test_up_again_says_already_running_quickly(single):
     result, seconds = timed(single, "stack", "up")
     report("`banku stack up` when both already answer", seconds)
     assert result.returncode == 0, result.stderr
-    assert "Kafka is already running at 127.0.0.1:39092" in result.stdout
-    assert "Redis is already running at redis://127.0.0.1:36379/0" in result.stdout
+    assert f"Kafka is already running at 127.0.0.1:{KAFKA}" in result.stdout
+    assert f"Redis is already running at redis://127.0.0.1:{REDIS}/0" in result.stdout
     assert seconds < 10
     # The Python API says the same.
     said: list[str] = []
@@ -230,8 +232,8 @@ def test_down_then_status_fails_and_names_what_is_down(single):
 
     result = banku(single, "stack", "status")
     assert result.returncode != 0
-    assert "Kafka does not answer at 127.0.0.1:39092" in result.stdout
-    assert "Redis does not answer at redis://127.0.0.1:36379/0" in result.stdout
+    assert f"Kafka does not answer at 127.0.0.1:{KAFKA}" in result.stdout
+    assert f"Redis does not answer at redis://127.0.0.1:{REDIS}/0" in result.stdout
     assert "banku stack up" in result.stdout
 
     # A second `down` has nothing to stop and still succeeds.
@@ -249,17 +251,17 @@ def test_up_refuses_a_kafka_port_taken_by_another_program(stopped):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 39092))
+        listener.bind(("127.0.0.1", KAFKA))
         listener.listen(8)
         result = banku(stopped, "stack", "up", timeout=60)
     finally:
         listener.close()
     assert result.returncode != 0
-    assert "taken" in result.stderr and "39092" in result.stderr, result.stderr
+    assert "taken" in result.stderr and str(KAFKA) in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
     # Nothing was half-started: Redis was not left behind.
-    assert not stack.port_open(36379)
+    assert not stack.port_open(REDIS)
     assert not stack.status(stopped).ok
 
 
@@ -280,14 +282,14 @@ def test_up_says_how_to_install_a_missing_redis_server(stopped, tmp_path):
     assert "redis-server is not installed" in message
     assert "apt-get install -y redis-server" in message
     # Nothing was started for want of Redis.
-    assert not stack.port_open(39092) and not stack.port_open(36379)
+    assert not stack.port_open(KAFKA) and not stack.port_open(REDIS)
 
 
 def test_up_refuses_to_turn_a_one_broker_stack_into_three(stopped):
     result = banku(stopped, "stack", "up", "--brokers", "3", timeout=60)
     assert result.returncode != 0
     assert "made with 1 broker" in result.stderr and "--wipe" in result.stderr, result.stderr
-    assert not stack.port_open(39092) and not stack.port_open(36379)
+    assert not stack.port_open(KAFKA) and not stack.port_open(REDIS)
 
 
 # --- three brokers ---------------------------------------------------------------------------
@@ -310,7 +312,8 @@ def test_three_brokers_answer_on_their_own_ports(cluster):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(3 brokers)" in result.stdout
     plan = stack.StackPlan.from_settings(cluster, 3)
-    assert [plan.broker_port(n) for n in (1, 2, 3)] == [49092, 49094, 49096]
+    first = ports.kafka_port(ports.STACK_CLUSTER)
+    assert [plan.broker_port(n) for n in (1, 2, 3)] == [first, first + 2, first + 4]
     for node in (1, 2, 3):
         assert stack.kafka_pid(plan, node)
         assert stack.port_open(plan.broker_port(node))

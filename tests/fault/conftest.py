@@ -2,14 +2,11 @@
 
 Tests that only kill *projector* processes or feed bad input use the session's stack (each in a
 fresh namespace, as every integration test does). Tests that stop or kill *servers* start stacks
-of their own, on ports nobody else uses, and stop and wipe them at the end:
+of their own (`tests/ports.py` gives each a block of ports) and stop and wipe them at the end:
 
-* one broker on 25092 (controller 25093) with Redis on 25479 — Redis and broker restarts,
-* three brokers on 26092/26094/26096 (controllers on the odd ports) with Redis on 26479,
-* one broker with SASL/PLAIN on 27092 with a password-protected Redis on 27479.
-
-The ports are below 32768, outside Linux's range for the local end of outgoing connections, so
-that no client connection can happen to hold one of them when a server starts.
+* one broker with Redis — Redis and broker restarts,
+* three brokers with Redis,
+* one broker with SASL/PLAIN and a password-protected Redis.
 
 Every test prints one summary line with its figures (run ``pytest -s`` to see them) and records
 them in ``artifacts/fault-report.json``.
@@ -24,23 +21,20 @@ from pathlib import Path
 import pytest
 
 from banku import Settings, StackError, stack
+from tests import ports
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "artifacts" / "fault-report.json"
 
-SINGLE = Settings(bootstrap_servers="127.0.0.1:25092", redis_url="redis://127.0.0.1:25479/0")
+SINGLE = ports.settings_for(ports.FAULT_SINGLE)
 # All three brokers named: a new client must find the cluster whichever node is down.
-CLUSTER = Settings(bootstrap_servers="127.0.0.1:26092,127.0.0.1:26094,127.0.0.1:26096",
-                   redis_url="redis://127.0.0.1:26479/0")
+CLUSTER = ports.settings_for(ports.FAULT_CLUSTER, brokers=3)
 SASL_USER, SASL_PASSWORD, REDIS_PASSWORD = "banku", "kafka-secret", "redis-secret"
-SECURED = Settings(
-    bootstrap_servers="127.0.0.1:27092",
-    redis_url=f"redis://:{REDIS_PASSWORD}@127.0.0.1:27479/0",
-    kafka_username=SASL_USER, kafka_password=SASL_PASSWORD,
-)
+SECURED = ports.settings_for(ports.FAULT_SECURED, redis_password=REDIS_PASSWORD,
+                             kafka_username=SASL_USER, kafka_password=SASL_PASSWORD)
 
 
-def ports(settings: Settings, brokers: int) -> set[int]:
+def ports_of_stack(settings: Settings, brokers: int) -> set[int]:
     plan = stack.StackPlan.from_settings(settings, brokers)
     used = {plan.redis_port}
     for node in range(1, brokers + 1):
@@ -48,12 +42,7 @@ def ports(settings: Settings, brokers: int) -> set[int]:
     return used
 
 
-_OURS = ports(SINGLE, 1) | ports(CLUSTER, 3) | ports(SECURED, 1)
-# Stacks that belong to others: a learner's, `./kit test`'s, tests/test_stack.py's.
-_OTHERS = {9092, 9093, 6379, 19092, 19093, 16379, 39092, 39093, 36379,
-           49092, 49093, 49094, 49095, 49096, 49097, 46379,
-           *range(9192, 9198), 6479, *range(19192, 19198), 16479}  # notebook 05's clusters
-assert not _OURS & _OTHERS
+_OURS = ports_of_stack(SINGLE, 1) | ports_of_stack(CLUSTER, 3) | ports_of_stack(SECURED, 1)
 
 
 def _session_ports() -> set[int]:

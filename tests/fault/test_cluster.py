@@ -1,4 +1,4 @@
-"""A three-broker cluster (`stack.up(..., brokers=3)`, Kafka on 26092/26094/26096, Redis on 26479):
+"""A three-broker cluster of the fault suite's own (`stack.up(..., brokers=3)`):
 the leader of a partition is SIGKILLed while the kit's producer (acks=all, idempotent) writes.
 The topic has replication factor 3 and min.insync.replicas=2, so one broker may go.
 

@@ -1,6 +1,6 @@
 """Credentials through the environment, on a stack of our own that requires them: Kafka with a
-SASL_PLAINTEXT listener (SASL/PLAIN, from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD) on 27092 and
-a redis-server with `--requirepass` (the password in REDIS_URL) on 27479.
+SASL_PLAINTEXT listener (SASL/PLAIN, from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD) and a
+redis-server with `--requirepass` (the password in REDIS_URL).
 
 The right credentials work end to end through the command line; wrong or missing ones give one
 clear line on stderr, never a traceback and never a hang.
@@ -21,6 +21,7 @@ from kafka.errors import KafkaError
 
 from banku import Bank, ServiceUnavailable, stack
 from banku.read_model import ReadModel
+from tests import ports
 from tests.fault.conftest import SASL_USER
 from tests.fault.util import banku
 
@@ -33,13 +34,13 @@ def secured(secured_stack):
 def test_kafka_sasl_plain_and_a_redis_password_work_through_the_environment(secured, report):
     plan = stack.StackPlan.from_settings(secured)
     properties = (plan.node_dir(1) / "server.properties").read_text()
-    assert "listeners=SASL_PLAINTEXT://127.0.0.1:27092" in properties
+    assert f"listeners=SASL_PLAINTEXT://127.0.0.1:{KAFKA}" in properties
     assert "sasl.enabled.mechanisms=PLAIN" in properties
 
     status = banku(secured, "stack", "status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert "OK    Kafka at 127.0.0.1:27092 (1 broker)" in status.stdout
-    assert "OK    Redis at redis://127.0.0.1:27479/0" in status.stdout  # no password shown
+    assert f"OK    Kafka at 127.0.0.1:{KAFKA} (1 broker)" in status.stdout
+    assert f"OK    Redis at redis://127.0.0.1:{REDIS}/0" in status.stdout  # no password shown
 
     ada = banku(secured, "create", "Ada Lovelace")
     assert ada.returncode == 0, ada.stderr
@@ -61,7 +62,7 @@ def test_kafka_sasl_plain_and_a_redis_password_work_through_the_environment(secu
     # The servers really do require the credentials: a client without them gets nowhere.
     with pytest.raises(KafkaError):
         KafkaProducer(bootstrap_servers=secured.bootstrap_list, bootstrap_timeout_ms=3000)
-    client = redis.Redis(port=27479, socket_timeout=3)
+    client = redis.Redis(port=REDIS, socket_timeout=3)
     with pytest.raises(redis.AuthenticationError):
         client.ping()
     client.close()
@@ -80,8 +81,9 @@ def _wrong(settings, *, kafka_password=None, kafka_user=None, redis_url=None):
     return replace(settings, **changes)
 
 
-NO_PASSWORD = "redis://127.0.0.1:27479/0"
-WRONG_PASSWORD = "redis://:not-it@127.0.0.1:27479/0"
+KAFKA, REDIS = ports.kafka_port(ports.FAULT_SECURED), ports.redis_port(ports.FAULT_SECURED)
+NO_PASSWORD = f"redis://127.0.0.1:{REDIS}/0"
+WRONG_PASSWORD = f"redis://:not-it@127.0.0.1:{REDIS}/0"
 
 # (what is wrong, settings change, command, what the one line must say)
 CASES = [
@@ -132,8 +134,8 @@ def test_wrong_credentials_give_one_clear_line(secured, report):
                    "stack", "status")
     assert status.returncode == 1
     lines = status.stdout.strip().splitlines()
-    assert lines[0].startswith("FAIL  Kafka at 127.0.0.1:27092") and "KAFKA_SASL" in lines[0]
-    assert lines[1].startswith("FAIL  Redis at redis://127.0.0.1:27479/0 refused the password")
+    assert lines[0].startswith(f"FAIL  Kafka at 127.0.0.1:{KAFKA}") and "KAFKA_SASL" in lines[0]
+    assert lines[1].startswith(f"FAIL  Redis at redis://127.0.0.1:{REDIS}/0 refused the password")
 
     # The Python API raises the same ServiceUnavailable.
     with pytest.raises(ServiceUnavailable, match="KAFKA_SASL_PASSWORD"):

@@ -1,4 +1,4 @@
-"""Servers restarted under load, on a stack of our own (Kafka on 25092, Redis on 25479).
+"""Servers restarted under load, on a stack of our own (tests/ports.py: FAULT_SINGLE).
 
 * Redis is stopped (SIGTERM) and, later, killed (SIGKILL) while `banku project` works; each
   time it is started again with `stack.start_redis`, and its append-only file brings back the view
@@ -25,6 +25,7 @@ from collections import Counter
 import pytest
 
 from banku import Bank, ServiceUnavailable, commands, stack
+from tests import ports
 from tests.fault.util import (
     ProjectorProcess,
     Traffic,
@@ -148,7 +149,9 @@ def test_redis_that_stays_down_stops_the_projector_with_one_clear_line(
                 start_redis(plan, settings)
     log = projector.log.strip().splitlines()
     assert code != 0
-    assert log[-1].startswith("banku: Redis does not answer at redis://127.0.0.1:25479/0"), log
+    assert log[-1].startswith(
+        f"banku: Redis does not answer at redis://127.0.0.1:{ports.redis_port(ports.FAULT_SINGLE)}/0"
+    ), log
     assert "banku stack up" in log[-1] and "Traceback" not in "\n".join(log), log
     # Started again with Redis back, the projector completes: the deposit made while Redis
     # was away is in the view, once.
