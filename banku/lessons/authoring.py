@@ -12,6 +12,7 @@ notebook that breaks this rule stops the build with the reason.
 from __future__ import annotations
 
 import argparse
+import html
 import shutil
 import sys
 import time
@@ -84,8 +85,39 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute()
+        finish_progress_bars(nb)
         nbformat.write(nb, path)
         print(f"executed {path.name} in {time.monotonic() - started:.1f}s")
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def finish_progress_bars(nb) -> int:  # noqa: ANN001 - an nbformat notebook
+    """Make each stored progress bar read as it ended, not as it began.
+
+    A `tqdm.auto` bar is a widget; its output keeps a plain-text copy of the bar *as first
+    drawn* ("0%"), which is what a static render (GitHub, nbviewer) shows. The widget state saved
+    with the notebook holds its final values: write those into the plain text.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    finished = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            box = state.get(view.get("model_id", "")) if view else None
+            children = (box or {}).get("state", {}).get("children", [])
+            parts = [state.get(str(c).removeprefix("IPY_MODEL_"), {}).get("state", {})
+                     for c in children]
+            if len(parts) != 3 or not parts[1].get("max"):
+                continue
+            left, right = (html.unescape(p.get("value", "")).replace("\u2007", " ")
+                           for p in (parts[0], parts[2]))
+            share = min(1.0, parts[1].get("value", 0) / parts[1]["max"])
+            output["data"]["text/plain"] = f"{left}|{'█' * round(10 * share):<10}|{right}"
+            finished += 1
+    return finished
 
 
 def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
