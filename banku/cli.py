@@ -157,6 +157,23 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _handler(args: argparse.Namespace, settings: Settings) -> int:
+    from .handler import CommandHandler
+
+    _log_to_stderr(args.log_json)
+    handler = CommandHandler(settings, client_id=args.client_id,
+                             session_timeout_ms=args.session_timeout_ms)
+    logging.getLogger("banku").info(
+        "Deciding the commands of %s as group %s; stop with Ctrl-C (or SIGTERM).",
+        settings.commands_topic, handler.group_id, extra={"event": "started"})
+    stop = threading.Event()
+    with _stopped_by_signals(stop):
+        handler.run(stop)
+    logging.getLogger("banku").info("Stopped after %d commands.", handler.decided,
+                                    extra={"event": "stopped"})
+    return 0
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from .projector import Projector
 
@@ -217,9 +234,10 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     from .lab.workshop import dead_letters
 
-    letters = dead_letters(settings)
+    topic = settings.commands_dlq_topic if args.commands else settings.dlq_topic
+    letters = dead_letters(settings, topic)
     if not letters:
-        print(f"No dead letters in {settings.dlq_topic}.")
+        print(f"No dead letters in {topic}.")
     for letter in letters:
         print(f"{letter['source']}: {letter['reason']}  value={letter['value']!r}")
     return 0
@@ -269,11 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=defaults.PROJECTOR_BATCH,
                    help="records per poll, applied to Redis in one atomic step")
     p.add_argument("--client-id", default=None, help="name shown in the group's member list")
-    p.add_argument("--retry-seconds", type=float, default=defaults.OUTAGE_RETRY_S,
+    p.add_argument("--retry-seconds", "--redis-retry-seconds", dest="retry_seconds", type=float,
+                   default=defaults.OUTAGE_RETRY_S,
                    help="how long to keep retrying while Redis or Kafka is away before giving up")
     p.add_argument("--log-json", action="store_true",
                    help="log one JSON object per line (assignments, dead letters) on stderr")
     p.set_defaults(func=_project)
+
+    p = sub.add_parser("handler", help="decide commands from the commands topic (one writer per"
+                       " account; for BANKU_COMMANDS=topic)")
+    p.add_argument("--client-id", default=None, help="name shown in the group's member list")
+    p.add_argument("--session-timeout-ms", type=int, default=defaults.SESSION_TIMEOUT_MS)
+    p.add_argument("--log-json", action="store_true",
+                   help="log one JSON object per line on stderr")
+    p.set_defaults(func=_handler)
 
     p = sub.add_parser("replay", help="wipe the Redis view and rebuild it from offset zero")
     p.add_argument("--group", default=DEFAULT_GROUP)
@@ -296,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_doctor)
 
     p = sub.add_parser("dlq", help="show the dead letters of this namespace")
+    p.add_argument("--commands", action="store_true",
+                   help="the command handler's dead letters instead of the projector's")
     p.set_defaults(func=_dlq)
     return parser
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from . import rules
 from .config import Settings
-from .errors import EventDecodeError, ServiceUnavailable
+from .errors import ServiceUnavailable
 from .events import (
     COMMAND_ID_HEADER,
     CreateEvent,
@@ -33,12 +33,12 @@ from .events import (
     Event,
     TransferEvent,
     WithdrawEvent,
-    decode,
     encode,
     key_of,
 )
 from .model import BankAccount, Ledger, Receipt
 from .ports import EventLog, Sent, ViewStore
+from .write_model import WriteModel
 
 __all__ = ["Bank", "Receipt"]
 
@@ -52,11 +52,8 @@ def _release(held: dict) -> None:
     held.clear()
 
 
-def command_id_of(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
-    for name, value in headers or ():
-        if name == COMMAND_ID_HEADER:
-            return value.decode("utf-8", "replace")
-    return None
+# The namespace of account ids derived from command ids (any fixed UUID will do).
+_ACCOUNT_IDS = uuid.UUID("6a1b0c5e-2d3f-4a8b-9c7d-0e1f2a3b4c5d")
 
 
 class Bank:
@@ -70,21 +67,29 @@ class Bank:
 
             log = KafkaEventLog(self.settings)
         self.log = log
-        self.ledger = Ledger.empty()
+        self.state = WriteModel(log)  # what commands are decided against
         self.last_receipt: Receipt | None = None
-        self._positions: dict[int, int] = {}
-        self._own: set[tuple[int, int]] = set()  # (partition, offset) of our own writes
         self._view = view
         self._pending: list[tuple[Event, int, Sent, str]] | None = None  # inside `batch()`
-        self._started = False
         self._handler = None  # the command handler's client, in topic mode
+        self._queued: list[tuple[Event, str, int | None]] | None = None  # topic mode batch
         self._held: dict = {"log": log}
         self._finalizer = weakref.finalize(self, _release, self._held)
 
+    @property
+    def ledger(self) -> Ledger:
+        """Names and balances as the command side knows them (folded from the topic)."""
+        return self.state.ledger
+
     # --- commands --------------------------------------------------------------------------
     def create_account(self, name: str, command_id: str | None = None) -> str:
-        """Open an account; returns its new id (a uuid4, as in the Go original)."""
-        event, _ = self._run(CreateEvent(str(uuid.uuid4()), name), command_id)
+        """Open an account; returns its new id (a uuid4, as in the Go original).
+
+        With a command id, the account id is derived from it (a uuid5), so that a retry of the
+        same command names the same account, and so reaches the same partition and writer.
+        """
+        account_id = uuid.uuid5(_ACCOUNT_IDS, command_id) if command_id else uuid.uuid4()
+        event, _ = self._run(CreateEvent(str(account_id), name), command_id)
         return event.acc_id
 
     def deposit(self, account_id: str, amount: int, command_id: str | None = None,
@@ -116,8 +121,13 @@ class Bank:
         """Decide and write; returns the event written (or first written) and its receipt
         (None inside a batch, until Kafka answers)."""
         rules.check_command_id(command_id)
-        if self.settings.commands == "topic" and self._pending is None:
-            receipt = self._through_handler(event, command_id, timestamp_ms)
+        if self.settings.commands == "topic":
+            command_id = command_id or str(uuid.uuid4())
+            if self._queued is not None:
+                self._queued.append((event, command_id, timestamp_ms))
+                return event, None
+            receipt = self._handler_client().submit(event, command_id, timestamp_ms)
+            self.last_receipt = receipt
             return receipt.event, receipt
         self._catch_up()
         command_id = command_id or str(uuid.uuid4())
@@ -126,22 +136,16 @@ class Bank:
             if first.offset >= 0:
                 self.last_receipt = first
             return first.event, first  # already in the log: nothing new is written
-        event = rules.decide(self.ledger, event, self._partition_of)
-        partition = self._partition_of(event.acc_id)
+        event = rules.decide(self.ledger, event, self.state.partition_of)
+        partition = self.state.partition_of(event.acc_id)
         return event, self._write(event, partition, command_id, timestamp_ms)
 
-    def _partition_of(self, account_id: str) -> int:
-        return self.log.partition_for(account_id.encode())
-
-    def _through_handler(self, event: Event, command_id: str | None,
-                         timestamp_ms: int | None) -> Receipt:
+    def _handler_client(self):  # noqa: ANN202 - a banku.command_topic.HandlerClient
         if self._handler is None:
-            from .handler import HandlerClient
+            from .command_topic import HandlerClient
 
             self._handler = self._held["handler"] = HandlerClient(self.settings)
-        receipt = self._handler.submit(event, command_id or str(uuid.uuid4()), timestamp_ms)
-        self.last_receipt = receipt
-        return receipt
+        return self._handler
 
     # --- reading ---------------------------------------------------------------------------
     @property
@@ -170,14 +174,36 @@ class Bank:
         own events); Kafka's answers are collected at the end. If any send fails, the error is
         raised at the end of the block and the ledger is rebuilt from the topic.
         """
-        self._catch_up()
         receipts: list[Receipt] = []
+        if self.settings.commands == "topic":
+            # The handler decides: send every command, then collect every outcome.
+            self._queued = []
+            try:
+                yield receipts
+            finally:
+                queued, self._queued = self._queued, None
+                self._hand_over(queued, receipts)
+            return
+        self._catch_up()
         self._pending = []
         try:
             yield receipts
         finally:
             pending, self._pending = self._pending, None
             self._collect(pending, receipts)
+
+    def _hand_over(self, queued: list[tuple[Event, str, int | None]],
+                   receipts: list[Receipt]) -> None:
+        if not queued:
+            return
+        results = self._handler_client().submit_many(queued)
+        receipts.extend(r for r in results if isinstance(r, Receipt))
+        if receipts:
+            self.last_receipt = receipts[-1]
+        refusals = [r for r in results if not isinstance(r, Receipt)]
+        if refusals:
+            raise type(refusals[0])(
+                f"{len(refusals)} of {len(queued)} commands were refused; the first: {refusals[0]}")
 
     def _collect(self, pending: list[tuple[Event, int, Sent, str]],
                  receipts: list[Receipt]) -> None:
@@ -192,8 +218,7 @@ class Bank:
                 failures += 1
                 continue
             receipt = Receipt(event, partition, offset, timestamp, command_id)
-            self._own.add((partition, offset))
-            self.ledger.remember(command_id, receipt)
+            self.state.landed(receipt, expected=True)
             receipts.append(receipt)
         if receipts:
             self.last_receipt = receipts[-1]
@@ -211,49 +236,22 @@ class Bank:
                                [(COMMAND_ID_HEADER, command_id.encode())], partition,
                                timestamp_ms, what=type(event).__name__)
         if self._pending is not None:
-            self.ledger.apply(event, partition)  # optimistic; undone by `forget` on failure
-            # Until Kafka answers, a retry of this command inside the batch finds it here.
-            self.ledger.remember(command_id, Receipt(event, partition, -1, -1, command_id))
+            self.state.expect(event, partition, command_id)  # undone by `forget` on failure
             self._pending.append((event, partition, sent, command_id))
             return None
         partition, offset, timestamp = sent.result()
-        self.ledger.apply(event, partition)
-        self._own.add((partition, offset))
         self.last_receipt = Receipt(event, partition, offset, timestamp, command_id)
-        self.ledger.remember(command_id, self.last_receipt)
+        self.state.landed(self.last_receipt)
         return self.last_receipt
 
     def _catch_up(self) -> None:
         """Fold every event written since we last looked (by anyone) into the ledger."""
-        if self._pending is not None:
-            return  # inside a batch the ledger already holds everything we wrote
-        if not self._started:
-            self.ledger.partitions = self.log.partitions
-            self._started = True
-        ledger, own = self.ledger, self._own
-        for records in self.log.read(self._positions):
-            for record in records:
-                where = (record.partition, record.offset)
-                if where in own:
-                    own.discard(where)
-                    continue
-                try:
-                    event = decode(record.value)
-                except EventDecodeError:
-                    continue  # not a fact: the projector sends it to the dead-letter topic
-                if ledger.apply(event, record.partition):
-                    command_id = command_id_of(record.headers)
-                    if command_id is not None:
-                        ledger.remember(command_id, Receipt(
-                            event, record.partition, record.offset, record.timestamp,
-                            command_id))
+        if self._pending is None:  # inside a batch the ledger already holds our writes
+            self.state.catch_up()
 
     def forget(self) -> None:
         """Drop the ledger; the next command folds the topic again from offset zero."""
-        self.ledger = Ledger.empty()
-        self._positions = {}
-        self._own = set()
-        self._started = False
+        self.state.forget()
 
     def refresh(self) -> None:
         """Rebuild the ledger from offset zero (after the topic was reset, for example)."""

@@ -67,6 +67,12 @@ PRODUCER_BATCH_BYTES = 256 * 1024
 # Events per producer batch when loading a recorded log.
 LOAD_CHUNK = 2_000
 
+# --- the command handler -------------------------------------------------------------------------
+# A transaction open longer than this is aborted by the broker (a handler stuck mid-batch).
+TRANSACTION_TIMEOUT_MS = 10_000
+# How long `Bank` waits for the handler's outcome in topic mode.
+OUTCOME_TIMEOUT_S = 30.0
+
 # --- the command side ----------------------------------------------------------------------------
 # How many recent command ids a `Bank` (or the handler) remembers to answer a retried command with
 # its first outcome. Older ids are forgotten: a retry is expected within moments, not weeks.

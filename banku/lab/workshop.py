@@ -99,14 +99,16 @@ def reset_all(settings: Settings) -> list[str]:
     return [reset_namespace(replace(settings, namespace=ns)) for ns in namespaces(settings)]
 
 
-def dead_letters(settings: Settings) -> list[dict[str, object]]:
-    """The records the projector refused, with the reason and where they came from."""
-    if settings.dlq_topic not in list_topics(settings):
+def dead_letters(settings: Settings, topic: str | None = None) -> list[dict[str, object]]:
+    """The records the projector (or, with ``settings.commands_dlq_topic``, the command handler)
+    refused, with the reason and where they came from."""
+    topic = topic or settings.dlq_topic
+    if topic not in list_topics(settings):
         return []
     reader = make_reader(settings)
     letters: list[dict[str, object]] = []
     try:
-        for records in read_to_end(reader, {}, settings.dlq_topic):
+        for records in read_to_end(reader, {}, topic):
             for record in records:
                 headers = {k: v.decode(errors="replace") for k, v in record.headers or []}
                 letters.append({

@@ -6,6 +6,7 @@ the kit's decoder or projector; these helpers only start and watch things.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -47,14 +48,18 @@ def banku(settings: Settings, *args: str | bytes, stdin: str | None = None,
     return result
 
 
-class ProjectorProcess:
-    """A ``banku project`` process whose stderr goes to a file we can read while it runs."""
+class ServiceProcess:
+    """A ``banku project`` (or ``banku handler``) process logging JSON lines to a file we can
+    read while it runs."""
+
+    command = "project"
 
     def __init__(self, settings: Settings, log_dir: Path, name: str, *args: str) -> None:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "banku", "project", "--client-id", name, *args],
+            [sys.executable, "-m", "banku", self.command, "--client-id", name, "--log-json",
+             *args],
             env=env_for(settings), stdout=subprocess.DEVNULL, stderr=self._log,
             stdin=subprocess.DEVNULL,
         )
@@ -64,10 +69,18 @@ class ProjectorProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def events(self) -> list[dict]:
+        found = []
+        for line in self.log.splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # a line that is not JSON (a traceback would be one)
+        return found
+
     def assigned(self) -> bool:
         """True once the group gave this member at least one partition."""
-        return any(line.startswith("assigned partitions [") and not line.endswith("[]")
-                   for line in self.log.splitlines())
+        return any(e.get("event") == "assigned" and e.get("partitions") for e in self.events())
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -160,3 +173,11 @@ class Traffic(threading.Thread):
                 time.sleep(max(0.0, 0.25 - (time.monotonic() - started)))
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
+
+
+class ProjectorProcess(ServiceProcess):
+    command = "project"
+
+
+class HandlerProcess(ServiceProcess):
+    command = "handler"

@@ -1,0 +1,176 @@
+"""Commands as records: the commands topic, the outcomes topic, and the client `Bank` uses.
+
+With ``BANKU_COMMANDS=topic`` a `Bank` does not decide anything itself. It writes each command to
+``<ns.>banku-commands``, keyed by the account it acts on (a transfer by its source), and waits
+for the command handler's answer on ``<ns.>banku-commands.outcomes`` (keyed by command id).
+
+A command is a request in the imperative, not a fact: ``{"Type": "Deposit", "AccId": ..., "Amount":
+2000}``. Its fields are the event it asks for, with the Go names; its id travels in the
+``banku.command`` header, like an event's. An outcome says ``accepted`` (with where the event
+landed) or ``refused`` (with the rule, by the name of its `CommandRejected` class).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from . import defaults, errors
+from .config import Settings
+from .errors import BankuError, CommandRejected, ServiceUnavailable
+from .events import (
+    COMMAND_ID_HEADER,
+    CreateEvent,
+    DepositEvent,
+    Event,
+    TransferEvent,
+    WithdrawEvent,
+    decode,
+)
+from .model import Receipt
+
+# command Type -> the event it asks for
+COMMAND_TYPES = {"Open": CreateEvent, "Deposit": DepositEvent, "Withdraw": WithdrawEvent,
+                 "Transfer": TransferEvent}
+_FIELDS = {CreateEvent: ("AccId", "AccName"), DepositEvent: ("AccId", "Amount"),
+           WithdrawEvent: ("AccId", "Amount"), TransferEvent: ("AccId", "TargetId", "Amount")}
+_NAME_OF = {event: name for name, event in COMMAND_TYPES.items()}
+
+
+class NotACommand(BankuError):
+    """A record on the commands topic that is not a command (it goes to the dead letters)."""
+
+
+def encode_command(event: Event) -> bytes:
+    wire = event.to_wire()
+    wire["Type"] = _NAME_OF[type(event)]
+    return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_command(value: bytes | None) -> Event:
+    """The event a command record asks for. Only its *shape* is checked here; whether its
+    values are acceptable is the rules' business (`rules.decide`), so that a bad amount is a
+    refusal with the same class as in direct mode, not a dead letter."""
+    try:
+        data = json.loads(value) if value is not None else None
+    except ValueError as exc:
+        raise NotACommand(f"the value is not JSON ({exc})") from None
+    if type(data) is not dict:
+        raise NotACommand(f"the value is JSON {type(data).__name__}, not an object")
+    kind = COMMAND_TYPES.get(data.get("Type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise NotACommand(f"unknown command Type {data.get('Type')!r} (expected one of"
+                          f" {tuple(COMMAND_TYPES)})")
+    missing = [f for f in _FIELDS[kind] if f not in data]
+    if missing:
+        raise NotACommand(f"{data['Type']} has no {', '.join(missing)} field")
+    return kind(*(data[f] for f in _FIELDS[kind]))
+
+
+def accepted(command_id: str, receipt: Receipt) -> dict[str, Any]:
+    return {"CommandId": command_id, "Outcome": "accepted", "Partition": receipt.partition,
+            "Offset": receipt.offset, "Timestamp": receipt.timestamp_ms,
+            "Event": receipt.event.to_wire()}
+
+
+def refused(command_id: str, refusal: Exception) -> dict[str, Any]:
+    return {"CommandId": command_id, "Outcome": "refused", "Refusal": type(refusal).__name__,
+            "Message": str(refusal)}
+
+
+def _refusal_class(name: str) -> type[BankuError]:
+    found = getattr(errors, name, None)
+    if isinstance(found, type) and issubclass(found, CommandRejected):
+        return found
+    return NotACommand
+
+
+def outcome_result(outcome: dict[str, Any]) -> Receipt:
+    """The receipt of an accepted command; raises the refusal of a refused one."""
+    if outcome.get("Outcome") == "accepted":
+        event = decode(json.dumps(outcome["Event"]).encode())
+        return Receipt(event, outcome["Partition"], outcome["Offset"], outcome["Timestamp"],
+                       outcome["CommandId"])
+    raise _refusal_class(outcome.get("Refusal", ""))(outcome.get("Message", "refused"))
+
+
+class HandlerClient:
+    """Sends commands to the handler and waits for their outcomes."""
+
+    def __init__(self, settings: Settings, timeout: float = defaults.OUTCOME_TIMEOUT_S) -> None:
+        from .kafka_io import PartitionMap, ensure_topic, make_producer, make_reader, partitions_of
+
+        self.settings, self.timeout = settings, timeout
+        for topic in (settings.commands_topic, settings.outcomes_topic):
+            ensure_topic(settings, topic)
+        # One command is one request: send it at once rather than lingering for company.
+        self._producer = make_producer(settings, linger_ms=0)
+        self._reader = make_reader(settings, max_poll_records=1000, fetch_max_wait_ms=100)
+        # The reader follows every outcome partition from their end onwards: the answer to a
+        # command sent now comes after its position, so no request is needed to know where.
+        parts = partitions_of(self._reader, settings.outcomes_topic)
+        self._reader.assign(parts)
+        self._reader.seek_to_end(*parts)
+        for tp in parts:
+            self._reader.position(tp)
+        self._outcome_partition = PartitionMap(len(parts))
+
+    def submit(self, event: Event, command_id: str, timestamp_ms: int | None = None) -> Receipt:
+        (result,) = self.submit_many([(event, command_id, timestamp_ms)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def submit_many(self, commands: list[tuple[Event, str, int | None]],
+                    ) -> list[Receipt | BankuError]:
+        """Send every command, then collect every outcome (a receipt, or the refusal)."""
+        from kafka.errors import KafkaError
+
+        from .diagnostics import kafka_errors
+
+        wanted = {cid: self._outcome_partition(cid.encode()) for _, cid, _ in commands}
+        try:
+            with kafka_errors(self.settings, f"topic {self.settings.commands_topic}"):
+                futures = [self._producer.send(
+                    self.settings.commands_topic, key=event.acc_id.encode()
+                    if isinstance(event.acc_id, str) else None,
+                    value=encode_command(event), headers=[(COMMAND_ID_HEADER, cid.encode())],
+                    timestamp_ms=timestamp_ms) for event, cid, timestamp_ms in commands]
+                self._producer.flush(timeout=self.timeout)
+                for future in futures:
+                    future.get(timeout=self.timeout)
+                answers = self._collect(wanted)
+                return [answers[cid] for _, cid, _ in commands]
+        except KafkaError as exc:
+            raise ServiceUnavailable(
+                f"Kafka did not take the command(s) ({type(exc).__name__}); they may or may not"
+                " have reached the handler. Send them again with the same command ids."
+            ) from None
+
+    def _collect(self, wanted: dict[str, int]) -> dict[str, Receipt | BankuError]:
+        found: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + self.timeout
+        while len(found) < len(wanted):
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"No command handler answered within {self.timeout:.0f}s"
+                    f" ({len(wanted) - len(found)} of {len(wanted)} command(s) unanswered;"
+                    " they will be decided once a handler runs): start one with `banku handler`."
+                )
+            for records in self._reader.poll(timeout_ms=200).values():
+                for record in records:
+                    cid = (record.key or b"").decode("utf-8", "replace")
+                    if cid in wanted and cid not in found:
+                        found[cid] = json.loads(record.value)
+        results: dict[str, Receipt | BankuError] = {}
+        for cid in wanted:
+            try:
+                results[cid] = outcome_result(found[cid])
+            except BankuError as refusal:
+                results[cid] = refusal
+        return results
+
+    def close(self) -> None:
+        self._producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
+        self._reader.close()

@@ -1,0 +1,284 @@
+"""The command handler: one writer per account, exactly-once read-process-write with transactions.
+
+Kafka has no conditional append, so two `Bank`s deciding about one account can both pass the
+funds check. The single-writer principle removes the race: commands go to a commands topic keyed
+by account, and the one member of the consumer group ``<ns.>banku-handler`` that owns a partition
+decides its commands one at a time, so no two writers ever decide about the same account.
+
+For each batch of commands it polls from one partition, the handler opens a Kafka transaction
+and, in it, writes the events of the accepted commands, an outcome for every command
+(``<ns.>banku-commands.outcomes``), the dead letters of records that are not commands, and the
+commands' consumed offsets (`send_offsets_to_transaction`). All of it becomes visible to
+``read_committed`` readers at once, or none of it does: exactly-once read-process-write.
+
+Each command partition has its own transactional id (``<group>-p<N>``). A new owner's
+``init_transactions`` fences the previous one (a crashed or paused handler, a "zombie") and aborts
+its open transaction, so its commands are decided again, exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import errors as kafka_errors_module
+from kafka.structs import OffsetAndMetadata
+
+from . import defaults, rules
+from .command_topic import NotACommand, accepted, decode_command, refused
+from .config import HANDLER_GROUP, Settings
+from .diagnostics import kafka_errors
+from .errors import BankuError, CommandRejected
+from .events import COMMAND_ID_HEADER, Event, encode
+from .kafka_io import ensure_topic, make_producer, make_reader, partitions_of, read_to_end
+from .kafka_log import KafkaEventLog
+from .model import Receipt
+from .write_model import WriteModel, command_id_of
+
+log = logging.getLogger("banku.handler")
+
+
+def _fence_zombies_for_good() -> None:
+    """A fenced producer must stay fenced.
+
+    kafka-python 3.0.12 treats INVALID_PRODUCER_EPOCH on a transactional send as recoverable and
+    asks for a new epoch with its old producer id, which makes the broker abort the *new*
+    owner's open transaction. The Java client treats it as fatal; so do we.
+    """
+    from kafka.producer.transaction_manager import TransactionManager
+
+    original = TransactionManager.classify_batch_error
+    if getattr(original, "_banku", False):
+        return
+    fatal = (kafka_errors_module.InvalidProducerEpochError,
+             kafka_errors_module.ProducerFencedError)
+
+    def classify_batch_error(self, error, batch, log_start_offset=-1):  # noqa: ANN001, ANN202
+        kind = error if isinstance(error, type) else type(error)
+        if self.is_transactional() and kind in fatal:
+            return self.ERROR_CLASS_FATAL
+        return original(self, error, batch, log_start_offset)
+
+    classify_batch_error._banku = True  # type: ignore[attr-defined]
+    TransactionManager.classify_batch_error = classify_batch_error
+
+
+_fence_zombies_for_good()
+
+
+class Fenced(BankuError):
+    """Another handler owns this partition now: this one must stop."""
+
+
+class _Ownership(ConsumerRebalanceListener):
+    def __init__(self, handler: CommandHandler) -> None:
+        self.handler = handler
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.handler.revoked([tp.partition for tp in revoked])
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.handler.assigned([tp.partition for tp in assigned])
+
+
+class CommandHandler:
+    """Decides the commands of the partitions it owns, one at a time, in transactions."""
+
+    def __init__(self, settings: Settings | None = None, *, client_id: str | None = None,
+                 session_timeout_ms: int = defaults.SESSION_TIMEOUT_MS,
+                 max_poll_records: int = 100) -> None:
+        self.settings = settings or Settings.from_env()
+        self.group_id = self.settings.group_id(HANDLER_GROUP)
+        self.client_id = client_id or f"banku-handler-{uuid.uuid4().hex[:6]}"
+        self.state = WriteModel(KafkaEventLog(self.settings))
+        self.producers: dict[int, Any] = {}  # command partition -> its transactional producer
+        self.refusals: dict[str, dict[str, Any]] = {}  # command id -> its refused outcome
+        self.decided = 0
+        self._options = dict(session_timeout_ms=session_timeout_ms,
+                             heartbeat_interval_ms=defaults.heartbeat_interval_ms(
+                                 session_timeout_ms), max_poll_records=max_poll_records)
+        self._consumer: KafkaConsumer | None = None
+
+    # --- ownership ---------------------------------------------------------------------------
+    def assigned(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            producer = make_producer(
+                self.settings, transactional_id=f"{self.group_id}-p{partition}",
+                # Back-to-back transactions wait for the previous one's markers; retry soon.
+                retry_backoff_ms=10, linger_ms=0,
+                transaction_timeout_ms=defaults.TRANSACTION_TIMEOUT_MS)
+            with kafka_errors(self.settings, f"the transactional id {self.group_id}-p{partition}"):
+                producer.init_transactions()  # fences the previous owner, aborts its transaction
+            self.producers[partition] = producer
+        self.state.catch_up()
+        log.info("assigned command partitions %s", partitions,
+                 extra={"event": "assigned", "partitions": partitions})
+
+    def revoked(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            producer = self.producers.pop(partition, None)
+            if producer is not None:
+                producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
+        log.info("revoked command partitions %s", partitions,
+                 extra={"event": "revoked", "partitions": partitions})
+
+    def _open(self) -> KafkaConsumer:
+        if self._consumer is None:
+            for topic in (self.settings.topic_name, self.settings.commands_topic,
+                          self.settings.outcomes_topic, self.settings.commands_dlq_topic):
+                ensure_topic(self.settings, topic)
+            self._remember_refusals()
+            with kafka_errors(self.settings, f"group {self.group_id}"):
+                consumer = KafkaConsumer(
+                    **self.settings.kafka_options(), group_id=self.group_id,
+                    client_id=self.client_id, enable_auto_commit=False,
+                    auto_offset_reset="earliest", isolation_level="read_committed",
+                    **self._options)
+            consumer.subscribe([self.settings.commands_topic], listener=_Ownership(self))
+            self._consumer = consumer
+        return self._consumer
+
+    def _remember_refusals(self) -> None:
+        """Refused commands leave no event; their outcomes do. Read the recent ones, so that a
+        retried refused command gets its first answer back."""
+        reader = make_reader(self.settings)
+        try:
+            topic = self.settings.outcomes_topic
+            parts = partitions_of(reader, topic)
+            window = defaults.COMMAND_ID_WINDOW
+            starts = {tp.partition: max(0, end - window)
+                      for tp, end in reader.end_offsets(parts).items()}
+            for records in read_to_end(reader, starts, topic):
+                for record in records:
+                    outcome = json.loads(record.value)
+                    if outcome.get("Outcome") == "refused":
+                        self.refusals[outcome["CommandId"]] = outcome
+        finally:
+            reader.close()
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Decide commands until ``stop`` is set; then leave the group."""
+        consumer = self._open()
+        try:
+            while not stop.is_set():
+                with kafka_errors(self.settings, f"group {self.group_id}"):
+                    polled = consumer.poll(timeout_ms=300)
+                for tp, records in polled.items():
+                    self._decide_batch(tp, records)
+        finally:
+            self.close()
+
+    def _decide_batch(self, tp: TopicPartition, records: list) -> None:
+        producer = self.producers.get(tp.partition)
+        if producer is None:
+            return  # revoked while in flight: the next owner decides these
+        errors = kafka_errors_module
+        try:
+            producer.begin_transaction()
+            outcomes, landed = self._decide_all(producer, records)
+            for cid, outcome in outcomes:
+                producer.send(self.settings.outcomes_topic, key=cid.encode(),
+                              value=json.dumps(outcome).encode())
+            producer.send_offsets_to_transaction(
+                {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)},
+                self._consumer.group_metadata())
+            producer.commit_transaction()
+        except (errors.ProducerFencedError, errors.InvalidProducerEpochError):
+            raise Fenced(f"command partition {tp.partition} has a newer owner;"
+                         " this handler stops") from None
+        except errors.CommitFailedError:
+            # Rebalanced out mid-batch: give the commands back, undecided.
+            producer.abort_transaction()
+            self._consumer.seek(tp, records[0].offset)
+            self.state.forget()
+            return
+        for receipt in landed:
+            self.state.landed(receipt, expected=True)
+        self.decided += len(records)
+
+    def _decide_all(self, producer: Any, records: list,
+                    ) -> tuple[list[tuple[str, dict]], list[Receipt]]:
+        """Decide each command in order; returns the outcomes and the events' receipts."""
+        sent: list[tuple[str, Event, Any]] = []
+        answers: list[tuple[str, dict | None]] = []
+        for record in records:
+            cid = command_id_of(record.headers) or ""
+            try:
+                event = decode_command(record.value)
+                if not cid:
+                    raise NotACommand("a command needs an id in its banku.command header")
+                rules.check_command_id(cid)
+            except (NotACommand, CommandRejected) as exc:
+                self._dead_letter(producer, record, str(exc))
+                if cid:
+                    answers.append((cid, refused(cid, NotACommand(str(exc)))))
+                continue
+            first = self.state.ledger.commands.get(cid)
+            if first is not None:  # decided before: the same answer (None: earlier in this batch)
+                answers.append((cid, accepted(cid, first) if first.offset >= 0 else None))
+                continue
+            if cid in self.refusals:
+                answers.append((cid, self.refusals[cid]))
+                continue
+            try:
+                event = self._decide(event)
+            except CommandRejected as refusal:
+                self.refusals[cid] = refused(cid, refusal)
+                answers.append((cid, self.refusals[cid]))
+                continue
+            partition = self.state.partition_of(event.acc_id)
+            future = producer.send(self.settings.topic_name, key=event.acc_id.encode(),
+                                   value=encode(event), partition=partition,
+                                   headers=[(COMMAND_ID_HEADER, cid.encode())],
+                                   timestamp_ms=record.timestamp)
+            self.state.expect(event, partition, cid)
+            sent.append((cid, event, future))
+            answers.append((cid, None))
+        producer.flush()
+        receipts = {}
+        for cid, event, future in sent:
+            md = future.get(timeout=defaults.SEND_TIMEOUT_S)
+            receipts[cid] = Receipt(event, md.partition, md.offset, md.timestamp, cid)
+        outcomes = []
+        for cid, outcome in answers:
+            if outcome is None:  # accepted in this batch (or a retry of one that was)
+                outcome = accepted(cid, receipts.get(cid) or self.state.ledger.commands[cid])
+            outcomes.append((cid, outcome))
+        return outcomes, list(receipts.values())
+
+    def _decide(self, event: Event) -> Event:
+        """Decide with what we know; before refusing, look at the log again.
+
+        Accepting on what we already know is safe: this handler is the only writer of the
+        debits of its accounts, and what others write can only add to them (a transfer's credit)
+        or add accounts (which are never deleted). Only a refusal needs the latest news.
+        """
+        ledger = self.state.ledger
+        try:
+            return rules.decide(ledger, event, self.state.partition_of)
+        except CommandRejected:
+            if not self.state.catch_up():
+                raise  # nothing new: the refusal stands
+            return rules.decide(self.state.ledger, event, self.state.partition_of)
+
+    def _dead_letter(self, producer: Any, record: Any, reason: str) -> None:
+        producer.send(self.settings.commands_dlq_topic, key=record.key, value=record.value,
+                      headers=[("banku.reason", reason.encode()),
+                               ("banku.source",
+                                f"{record.topic}/{record.partition}/{record.offset}".encode())])
+        log.warning("dead letter %s/%s: %s", record.partition, record.offset, reason,
+                    extra={"event": "dead_letter", "partition": record.partition,
+                           "offset": record.offset, "reason": reason})
+
+    def close(self) -> None:
+        """Leave the group and close every producer (no transaction is open between polls)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        self.revoked(list(self.producers))
+        self.state.log.close()
