@@ -17,10 +17,13 @@ from banku import Settings
 from banku.lessons.notebook import environment_for
 
 
-def raw_records(settings: Settings, topic: str | None = None) -> list:
+def raw_records(settings: Settings, topic: str | None = None, committed: bool = True) -> list:
     topic = topic or settings.topic_name
+    # read_committed: an aborted transaction (a fenced handler's) never happened.
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest")
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             isolation_level="read_committed" if committed
+                             else "read_uncommitted")
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]
@@ -31,6 +34,7 @@ def raw_records(settings: Settings, topic: str | None = None) -> list:
         ends = consumer.end_offsets(tps)
         out = []
         deadline = time.monotonic() + 60
+        # Transaction markers take offsets too: done when the *position* reaches the end.
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             assert time.monotonic() < deadline, "reading the topic took too long"
             for recs in consumer.poll(timeout_ms=500).values():
@@ -71,7 +75,8 @@ def fold_topic(settings: Settings) -> dict[str, int]:
 
 def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
     topic = topic or settings.topic_name
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, group_id=None,
+                             isolation_level="read_committed")
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]

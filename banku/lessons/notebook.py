@@ -66,13 +66,16 @@ def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment variables that make a `banku` subprocess use exactly these settings."""
     # Credentials come from the settings only, never from whatever the parent had.
     env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")}
+           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SASL_MECHANISM")}
     env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
                BANKU_TOPIC=settings.topic, BANKU_NAMESPACE=settings.namespace,
+               BANKU_COMMANDS=settings.commands,
+               BANKU_ENCRYPT_NAMES="1" if settings.encrypt_names else "0",
                PYTHONUNBUFFERED="1")
     if settings.kafka_username:
         env.update(KAFKA_SASL_USERNAME=settings.kafka_username,
-                   KAFKA_SASL_PASSWORD=settings.kafka_password)
+                   KAFKA_SASL_PASSWORD=settings.kafka_password,
+                   KAFKA_SASL_MECHANISM=settings.kafka_mechanism)
     env.update(extra)
     return env
 
