@@ -68,8 +68,8 @@ def test_handlers_killed_ten_times_lose_nothing_double_nothing_overdraw_nothing(
         for kill in range(KILLS):
             # Kill only while commands flow: wait for progress since the last kill.
             target = min(WRITERS * COMMANDS_EACH - 1, answered() + 12)
-            wait_until(lambda: answered() >= target or all(w.poll() is not None
-                                                           for w in writers),
+            wait_until(lambda target=target: answered() >= target
+                       or all(w.poll() is not None for w in writers),
                        180, f"commands to flow before kill {kill + 1}")
             if all(w.poll() is not None for w in writers):
                 break
