@@ -2,7 +2,8 @@
 
 With ``BANKU_COMMANDS=topic`` a `Bank` does not decide anything itself. It writes each command to
 ``<ns.>banku-commands``, keyed by the account it acts on (a transfer by its source), and waits
-for the command handler's answer on ``<ns.>banku-commands.outcomes`` (keyed by command id).
+for the command handler's answer on ``<ns.>banku-commands.outcomes``: each record there holds the
+answers to the commands one transaction decided, in the partition their ids hash to.
 
 A command is a request in the imperative, not a fact: ``{"Type": "Deposit", "AccId": ..., "Amount":
 2000}``. Its fields are the event it asks for, with the Go names; its id travels in the
@@ -160,9 +161,10 @@ class HandlerClient:
                 )
             for records in self._reader.poll(timeout_ms=200).values():
                 for record in records:
-                    cid = (record.key or b"").decode("utf-8", "replace")
-                    if cid in wanted and cid not in found:
-                        found[cid] = json.loads(record.value)
+                    for outcome in json.loads(record.value):
+                        cid = outcome.get("CommandId")
+                        if cid in wanted and cid not in found:
+                            found[cid] = outcome
         results: dict[str, Receipt | BankuError] = {}
         for cid in wanted:
             try:

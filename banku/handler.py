@@ -34,7 +34,14 @@ from .config import HANDLER_GROUP, Settings
 from .diagnostics import kafka_errors
 from .errors import BankuError, CommandRejected
 from .events import COMMAND_ID_HEADER, Event, encode
-from .kafka_io import ensure_topic, make_producer, make_reader, partitions_of, read_to_end
+from .kafka_io import (
+    PartitionMap,
+    ensure_topic,
+    make_producer,
+    make_reader,
+    partitions_of,
+    read_to_end,
+)
 from .kafka_log import KafkaEventLog
 from .model import Receipt
 from .write_model import WriteModel, command_id_of
@@ -90,7 +97,7 @@ class CommandHandler:
 
     def __init__(self, settings: Settings | None = None, *, client_id: str | None = None,
                  session_timeout_ms: int = defaults.SESSION_TIMEOUT_MS,
-                 max_poll_records: int = 100) -> None:
+                 max_poll_records: int = 500) -> None:
         self.settings = settings or Settings.from_env()
         self.group_id = self.settings.group_id(HANDLER_GROUP)
         self.client_id = client_id or f"banku-handler-{uuid.uuid4().hex[:6]}"
@@ -132,6 +139,7 @@ class CommandHandler:
                           self.settings.outcomes_topic, self.settings.commands_dlq_topic):
                 ensure_topic(self.settings, topic)
             self._remember_refusals()
+            self._outcome_partition = PartitionMap(len(self._outcome_parts))
             with kafka_errors(self.settings, f"group {self.group_id}"):
                 consumer = KafkaConsumer(
                     **self.settings.kafka_options(), group_id=self.group_id,
@@ -148,15 +156,15 @@ class CommandHandler:
         reader = make_reader(self.settings)
         try:
             topic = self.settings.outcomes_topic
-            parts = partitions_of(reader, topic)
+            parts = self._outcome_parts = partitions_of(reader, topic)
             window = defaults.COMMAND_ID_WINDOW
             starts = {tp.partition: max(0, end - window)
                       for tp, end in reader.end_offsets(parts).items()}
             for records in read_to_end(reader, starts, topic):
                 for record in records:
-                    outcome = json.loads(record.value)
-                    if outcome.get("Outcome") == "refused":
-                        self.refusals[outcome["CommandId"]] = outcome
+                    for outcome in json.loads(record.value):
+                        if outcome.get("Outcome") == "refused":
+                            self.refusals[outcome["CommandId"]] = outcome
         finally:
             reader.close()
 
@@ -181,9 +189,7 @@ class CommandHandler:
         try:
             producer.begin_transaction()
             outcomes, landed = self._decide_all(producer, records)
-            for cid, outcome in outcomes:
-                producer.send(self.settings.outcomes_topic, key=cid.encode(),
-                              value=json.dumps(outcome).encode())
+            self._answer(producer, outcomes)
             producer.send_offsets_to_transaction(
                 {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)},
                 self._consumer.group_metadata())
@@ -265,6 +271,16 @@ class CommandHandler:
             if not self.state.catch_up():
                 raise  # nothing new: the refusal stands
             return rules.decide(self.state.ledger, event, self.state.partition_of)
+
+    def _answer(self, producer: Any, outcomes: list[tuple[str, dict]]) -> None:
+        """One outcomes record per outcome partition: each command's answer goes to the
+        partition its id hashes to, where its client is reading."""
+        by_partition: dict[int, list[dict]] = {}
+        for cid, outcome in outcomes:
+            by_partition.setdefault(self._outcome_partition(cid.encode()), []).append(outcome)
+        for partition, answers in by_partition.items():
+            producer.send(self.settings.outcomes_topic, partition=partition,
+                          value=json.dumps(answers).encode())
 
     def _dead_letter(self, producer: Any, record: Any, reason: str) -> None:
         producer.send(self.settings.commands_dlq_topic, key=record.key, value=record.value,
