@@ -174,6 +174,19 @@ def _handler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    with _bank(settings) as bank:
+        bank._catch_up()
+        started_from = bank.state.started_from
+        if not bank.state.snapshot():
+            print("banku: the write model is not settled yet; try again", file=sys.stderr)
+            return 1
+        records = sum(bank.state.positions.values())
+    print(f"Snapshot of {len(bank.ledger.names)} accounts at {records} records written to"
+          f" {settings.snapshots_topic} (started from {started_from}).")
+    return 0
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from .projector import Projector
 
@@ -302,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="log one JSON object per line on stderr")
     p.set_defaults(func=_handler)
 
+    p = sub.add_parser("snapshot", help="leave a snapshot of the write model, so that a new"
+                       " Bank starts from it instead of folding the whole log")
+    p.set_defaults(func=_snapshot)
+
     p = sub.add_parser("replay", help="wipe the Redis view and rebuild it from offset zero")
     p.add_argument("--group", default=DEFAULT_GROUP)
     p.add_argument("--timeout", type=float, default=defaults.REPLAY_TIMEOUT_S)
@@ -332,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.func not in (_project, _handler):  # those two log more, as they run
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("banku: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        logging.getLogger("banku").addHandler(handler)
     try:
         settings = Settings.from_env()
         return args.func(args, settings)

@@ -76,4 +76,7 @@ OUTCOME_TIMEOUT_S = 30.0
 # --- the command side ----------------------------------------------------------------------------
 # How many recent command ids a `Bank` (or the handler) remembers to answer a retried command with
 # its first outcome. Older ids are forgotten: a retry is expected within moments, not weeks.
-COMMAND_ID_WINDOW = 100_000
+COMMAND_ID_WINDOW = 20_000
+# A write model that had to fold this many records leaves a snapshot, so the next cold start
+# (every `banku deposit` is one) folds only what came after it.
+SNAPSHOT_EVERY = 20_000

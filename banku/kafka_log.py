@@ -57,6 +57,7 @@ class KafkaEventLog:
         self._producer = None
         self._reader: KafkaConsumer | None = None
         self._partitions: PartitionMap | None = None
+        self._topic_id = ""
 
     def _ready(self) -> PartitionMap:
         if self._partitions is None:
@@ -67,6 +68,9 @@ class KafkaEventLog:
             if not count:
                 raise kafka_down(self.settings)
             self._partitions = PartitionMap(count)
+            # Known now, from the metadata that named the partitions (the reader forgets it
+            # once it is assigned to another topic).
+            self._topic_id = str(self._reader._client.cluster.topic_id(self.topic) or "")
         return self._partitions
 
     @property
@@ -108,6 +112,44 @@ class KafkaEventLog:
         with kafka_errors(self.settings, f"topic {self.topic}"):
             parts = partitions_of(self._reader, self.topic)
             return {tp.partition: off for tp, off in self._reader.end_offsets(parts).items()}
+
+    def topic_id(self) -> str:
+        self._ready()
+        return self._topic_id
+
+    def latest_snapshot(self) -> bytes | None:
+        """The last record of the snapshots topic (compaction keeps older ones out of the way;
+        until it runs, the last one is still the newest)."""
+        self._ready()
+        topic = self.settings.snapshots_topic
+        with kafka_errors(self.settings, f"topic {topic}"):
+            if topic not in self._reader.topics():
+                return None
+            tp = TopicPartition(topic, 0)
+            end = self._reader.end_offsets([tp])[tp]
+            if end == 0:
+                return None
+            self._reader.assign([tp])
+            self._reader.seek(tp, end - 1)
+            found = None
+            while self._reader.position(tp) < end:
+                for records in self._reader.poll(timeout_ms=500).values():
+                    found = records[-1].value if records else found
+            return found
+
+    def save_snapshot(self, value: bytes) -> None:
+        from .kafka_io import COMPACTED_CONFIG
+
+        self._ready()
+        topic = self.settings.snapshots_topic
+        ensure_topic(self.settings, topic, partitions=1, config=COMPACTED_CONFIG)
+        producer = make_producer(self.settings, max_request_size=16 * 1024 * 1024,
+                                 compression_type=None, linger_ms=0)
+        try:
+            _Sent(producer.send(topic, key=b"ledger", value=value), "snapshot",
+                  self.settings).result()
+        finally:
+            producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
 
     def close(self) -> None:
         if self._producer is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -38,6 +39,8 @@ class MemoryLog:
         self.partitions = partitions
         self.records: list[list[Record]] = [[] for _ in range(partitions)]
         self.down = False  # set to simulate a broker that does not answer
+        self.snapshots: list[bytes] = []
+        self._id = str(uuid.uuid4())
         self._lock = threading.Lock()
 
     def partition_for(self, key: bytes) -> int:
@@ -69,6 +72,15 @@ class MemoryLog:
         if self.down:
             raise ServiceUnavailable("Kafka does not answer (the in-memory log is down).")
         return {p: len(records) for p, records in enumerate(self.records)}
+
+    def topic_id(self) -> str:
+        return self._id
+
+    def latest_snapshot(self) -> bytes | None:
+        return self.snapshots[-1] if self.snapshots else None
+
+    def save_snapshot(self, value: bytes) -> None:
+        self.snapshots.append(value)
 
     def close(self) -> None:
         pass

@@ -56,6 +56,14 @@ class EventLog(Protocol):
 
     def end_offsets(self) -> dict[int, int]: ...
 
+    def topic_id(self) -> str:
+        """The topic's identity: a topic deleted and created again under its name has another."""
+
+    def latest_snapshot(self) -> bytes | None:
+        """The newest snapshot of the write model kept beside this log (None: there is none)."""
+
+    def save_snapshot(self, value: bytes) -> None: ...
+
     def close(self) -> None: ...
 
 

@@ -31,7 +31,7 @@ from banku.config import Settings
 
 from .common import FULL, QUICK, Result, quiet
 
-BENCHMARKS = ["replay", "produce", "timetravel", "failover", "memory", "commands"]
+BENCHMARKS = ["replay", "produce", "timetravel", "failover", "memory", "commands", "coldstart"]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

@@ -54,6 +54,9 @@ class Sizes:
     session_timeout_ms: int = 10_000  # the projector's default (`banku project`)
     commands_single: int = 200  # one command at a time, direct and through the handler
     commands_batch: int = 5_000  # commands in one `bank.batch()`, direct and through the handler
+    coldstart_events: int = 400_000  # the log a new Bank starts on, from its snapshot
+    coldstart_rounds: int = 5
+    coldstart_million: bool = True  # also state the cold start at 1,000,000 events
 
 
 FULL = Sizes()
@@ -61,7 +64,8 @@ QUICK = Sizes(
     replay_events=5_000, replay_rounds=1, gostyle_events=300, produce_events=5_000,
     produce_rounds=1, sync_events=200, unbatched_commands=20, timetravel_events=20_000, moments=100,
     memory_events=(5_000, 20_000), memory_rounds=1, session_timeout_ms=3_000,
-    commands_single=40, commands_batch=300,
+    commands_single=40, commands_batch=300, coldstart_events=20_000, coldstart_rounds=2,
+    coldstart_million=False,
 )
 
 
