@@ -174,6 +174,18 @@ def _handler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    from .diagnostics import redis_errors
+    from .names import NameVault
+    from .read_model import ReadModel
+
+    with ReadModel(settings) as view, redis_errors(settings):
+        NameVault(view.redis, settings.key_prefix).forget(args.id, view.account_key(args.id))
+    print(f"Forgot the name of account {args.id}: its key is destroyed; the log keeps only"
+          " ciphertext, and every replay shows (forgotten).")
+    return 0
+
+
 def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
     with _bank(settings) as bank:
         bank._catch_up()
@@ -314,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-json", action="store_true",
                    help="log one JSON object per line on stderr")
     p.set_defaults(func=_handler)
+
+    p = sub.add_parser("forget", help="destroy the key of an account's sealed name"
+                       " (crypto-shredding; names are sealed with BANKU_ENCRYPT_NAMES=1)")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(func=_forget)
 
     p = sub.add_parser("snapshot", help="leave a snapshot of the write model, so that a new"
                        " Bank starts from it instead of folding the whole log")

@@ -88,8 +88,14 @@ class Bank:
         With a command id, the account id is derived from it (a uuid5), so that a retry of the
         same command names the same account, and so reaches the same partition and writer.
         """
-        account_id = uuid.uuid5(_ACCOUNT_IDS, command_id) if command_id else uuid.uuid4()
-        event, _ = self._run(CreateEvent(str(account_id), name), command_id)
+        account_id = str(uuid.uuid5(_ACCOUNT_IDS, command_id) if command_id else uuid.uuid4())
+        if self.settings.encrypt_names:
+            # The person's name is checked as text, then sealed: only ciphertext reaches Kafka.
+            from .diagnostics import redis_errors
+
+            with redis_errors(self.settings):
+                name = self.names.seal(account_id, rules.check_name(name))
+        event, _ = self._run(CreateEvent(account_id, name), command_id)
         return event.acc_id
 
     def deposit(self, account_id: str, amount: int, command_id: str | None = None,
@@ -157,6 +163,13 @@ class Bank:
         return self._view
 
     read_model = view
+
+    @property
+    def names(self):  # noqa: ANN201 - a banku.names.NameVault
+        """The keys of sealed names (crypto-shredding), kept in the view's Redis."""
+        from .names import NameVault
+
+        return NameVault(self.view.redis, self.settings.key_prefix)
 
     def account(self, account_id: str) -> BankAccount | None:
         """The account as the read model (Redis) shows it: only what the projector applied."""

@@ -195,5 +195,7 @@ def decode(value: bytes | None) -> Event:
         name = data.get("AccName", _MISSING)
         if name is _MISSING:
             raise EventDecodeError("CreateEvent has no AccName field")
+        if type(name) is str and name.startswith("enc:v1:"):  # sealed (banku.names)
+            return CreateEvent(acc_id, _checked(rules.check_sealed_name, name, "AccName"))
         return CreateEvent(acc_id, _checked(rules.check_name, name, "AccName"))
     raise EventDecodeError(f"unknown event Type {kind!r} (expected one of {EVENT_TYPES})")

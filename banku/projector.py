@@ -88,6 +88,12 @@ class Projector:
             feeds = feeds or KafkaFeeds(self.settings, self.group_id, options)
             dead_letters = dead_letters or KafkaDeadLetters(self.settings)
         self.view, self.feeds, self.dead = view, feeds, dead_letters
+        # Sealed names (crypto-shredding) are opened with keys kept in the view's Redis.
+        self.names = None
+        if hasattr(view, "redis"):
+            from .names import NameVault
+
+            self.names = NameVault(view.redis, self.settings.key_prefix)
         self.applied = 0  # events applied by this projector instance
         self.dead_letters = 0
         self.assignment_history: list[tuple[float, list[int]]] = []
@@ -176,6 +182,7 @@ class Projector:
         polled = feed.poll(timeout_ms)
         projection = self._projection()
         batch, dead = projection.build(polled, self.view.tracking)
+        self._reveal_names(batch)
         # Transaction markers and aborted records take offsets but are never delivered: move
         # the tracking record past them too, so that it reaches the end offsets.
         for partition in feed.assignment():
@@ -210,6 +217,21 @@ class Projector:
         self.dead_letters += batch.dead_letters
         feed.commit({p: nxt for p, (_, nxt) in batch.positions.items()})
         return batch.applied + batch.dead_letters
+
+    def _reveal_names(self, batch) -> None:  # noqa: ANN001 - a banku.projection.Batch
+        from .names import is_sealed
+
+        sealed = [(a, name) for a, _, name in batch.opens if is_sealed(name)]
+        if not sealed:
+            return
+        if self.names is None:
+            return  # a view without a key store shows the ciphertext
+        from .diagnostics import redis_errors
+
+        with redis_errors(self.settings):
+            shown = self.names.reveal(sealed)
+        batch.opens = [(a, p, shown.get(a, name) if is_sealed(name) else name)
+                       for a, p, name in batch.opens]
 
     # --- one-shot --------------------------------------------------------------------------
     def end_offsets(self) -> dict[int, int]:

@@ -117,6 +117,16 @@ def check_name(name: Any) -> str:
     return trimmed
 
 
+def check_sealed_name(name: str) -> str:
+    """A name sealed for crypto-shredding (`banku.names`): only its shape can be checked; the
+    person's name inside was checked, as text, before it was sealed."""
+    from .names import well_sealed
+
+    if not well_sealed(name):
+        raise InvalidName("The account name looks sealed (enc:v1:...) but is not a sealed name.")
+    return name
+
+
 def check_account_exists(account_id: str, known: Container[str]) -> None:
     if not isinstance(account_id, str) or account_id not in known:
         raise AccountNotFound(
@@ -182,9 +192,11 @@ def decide(ledger: Ledger, event: Event, partition_of: Callable[[str], int]) -> 
     event will be written to (its key's), needed for the 64-bit limit of the read model.
     """
     from .events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent
+    from .names import is_sealed
 
     if isinstance(event, CreateEvent):
-        name = check_name(event.acc_name)
+        name = check_sealed_name(event.acc_name) if is_sealed(event.acc_name) \
+            else check_name(event.acc_name)
         check_new_account(event.acc_id, ledger)
         return event if name == event.acc_name else CreateEvent(event.acc_id, name)
     if isinstance(event, DepositEvent):

@@ -1,0 +1,136 @@
+"""Forgetting a person in an immutable log: crypto-shredding of account names.
+
+The topic keeps every event forever, and an account's name is personal data. With
+``BANKU_ENCRYPT_NAMES=1`` the name never reaches the log in the clear: ``AccName`` carries
+``enc:v1:<base64url(nonce + AES-GCM ciphertext)>``, sealed under a key of that account's own,
+which is kept outside the log (Redis, ``[ns:]banku:keys``). The account id is bound to the
+ciphertext as associated data, so a sealed name cannot be passed off as another account's.
+
+``banku forget ID`` destroys the key. The ciphertext stays in the log, unreadable: the view and
+every replay show the account with its balance and ``(forgotten)`` for its name. The Go wire
+format stays valid: the ciphertext is just a string in ``AccName``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+from collections.abc import Iterable
+
+from .errors import AccountNotFound, BankuError
+
+log = logging.getLogger("banku.names")
+
+SEALED = "enc:v1:"
+FORGOTTEN = "(forgotten)"
+NO_KEY = "(name unavailable: no key)"
+_NONCE = 12
+# A name is at most 100 characters (400 bytes of UTF-8); nonce and tag add 28 bytes.
+_SEALED_SHAPE = re.compile(r"enc:v1:[A-Za-z0-9_-]{39,571}")
+
+
+def is_sealed(name: object) -> bool:
+    return isinstance(name, str) and name.startswith(SEALED)
+
+
+def well_sealed(name: str) -> bool:
+    """The shape of a sealed name (its content only the key can tell)."""
+    return _SEALED_SHAPE.fullmatch(name) is not None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def seal(key: bytes, account_id: str, name: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(_NONCE)
+    return SEALED + _b64(nonce + AESGCM(key).encrypt(nonce, name.encode(), account_id.encode()))
+
+
+def unseal(key: bytes, account_id: str, sealed: str) -> str:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = _unb64(sealed[len(SEALED):])
+    try:
+        return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], account_id.encode()).decode()
+    except (InvalidTag, ValueError):
+        raise BankuError(f"the sealed name of account {account_id} does not open with its"
+                         " key") from None
+
+
+class NameVault:
+    """Per-account name keys in Redis, and the set of accounts whose key was destroyed."""
+
+    def __init__(self, redis_client, prefix: str) -> None:  # noqa: ANN001 - a redis.Redis
+        self.redis = redis_client
+        self.keys_key = f"{prefix}banku:keys"
+        self.forgotten_key = f"{prefix}banku:forgotten"
+
+    def seal(self, account_id: str, name: str) -> str:
+        """Seal a name under the account's key (made now, or the one a retry already made)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self.redis.hsetnx(self.keys_key, account_id, _b64(AESGCM.generate_key(256)))
+        key = self.redis.hget(self.keys_key, account_id)
+        return seal(_unb64(key if isinstance(key, str) else key.decode()), account_id, name)
+
+    def reveal(self, sealed_names: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Account id -> the name to show, for (account id, sealed name) pairs."""
+        pairs = list(sealed_names)
+        if not pairs:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys_key, [a for a, _ in pairs])
+        pipe.smismember(self.forgotten_key, [a for a, _ in pairs])
+        keys, forgotten = pipe.execute()
+        shown = {}
+        for (account_id, sealed), key, gone in zip(pairs, keys, forgotten, strict=True):
+            if key is not None:
+                try:
+                    shown[account_id] = unseal(_unb64(key if isinstance(key, str)
+                                                      else key.decode()), account_id, sealed)
+                    continue
+                except BankuError as exc:
+                    log.warning("%s; showing %r.", exc, NO_KEY, extra={"event": "bad_key"})
+                    shown[account_id] = NO_KEY
+            elif gone:
+                shown[account_id] = FORGOTTEN
+            else:
+                log.warning("No key for the sealed name of account %s, which was never"
+                            " forgotten (was the Redis of the keys lost?); showing %r.",
+                            account_id, NO_KEY, extra={"event": "missing_key"})
+                shown[account_id] = NO_KEY
+        return shown
+
+    def forget(self, account_id: str, view_key: str) -> None:
+        """Destroy the account's key, note it as forgotten and blank its name in the view, in
+        one step. Refused, changing nothing, for an unknown account or one forgotten already."""
+        if self.redis.sismember(self.forgotten_key, account_id):
+            raise BankuError(f"The name of account {account_id} was already forgotten.")
+        if not self.redis.hexists(self.keys_key, account_id):
+            if self.redis.hexists(view_key, "Id"):
+                raise BankuError(
+                    f"The name of account {account_id} was written in the clear"
+                    " (BANKU_ENCRYPT_NAMES was off when it was opened): a name in an immutable"
+                    " log cannot be forgotten."
+                )
+            raise AccountNotFound(f"There is no account {account_id!r} with a sealed name in"
+                                  " this namespace.")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(self.keys_key, account_id)
+        pipe.sadd(self.forgotten_key, account_id)
+        pipe.execute()
+        if self.redis.hexists(view_key, "Name"):
+            self.redis.hset(view_key, "Name", FORGOTTEN)
+
+    def close(self) -> None:
+        self.redis.close()
