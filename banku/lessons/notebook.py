@@ -3,7 +3,9 @@ and a look at who owns which partition in a consumer group.
 
 Each notebook works in its own namespace (``nb01``, ``nb02``, ... prefixed with your
 ``BANKU_NAMESPACE`` on a shared cluster), and starts by resetting it, so running a notebook twice
-in a row gives the same result.
+in a row gives the same result. A notebook owns its namespace entirely: besides the kit's topic,
+groups and view, the lessons make topics ``<namespace>.*`` and Redis keys ``<namespace>:*`` of
+their own with the raw clients, and the reset deletes those too.
 """
 
 from __future__ import annotations
@@ -33,10 +35,33 @@ def start(notebook: str, reset: bool = True) -> Settings:
     show_errors_as_sentences()
     settings = notebook_settings(notebook)
     if reset:
-        from ..lab.workshop import reset_namespace
-
-        reset_namespace(settings)
+        reset_notebook(settings)
     return settings
+
+
+def reset_notebook(settings: Settings) -> str:
+    """Delete everything a notebook's namespace holds, the kit's and the lesson's own.
+
+    `reset_namespace` deletes the kit's topics, consumer groups (``<namespace>.*banku*``) and
+    view; the lessons also make topics ``<namespace>.*`` and Redis keys ``<namespace>:*`` with
+    the raw clients (a scratch topic, a hand-written projector's hashes), deleted here as well.
+    Only for a notebook's namespace, which is never empty: the default namespace is shared.
+    """
+    if not settings.namespace:
+        raise BankuError("A notebook's namespace is never empty: use notebook_settings().")
+    from ..diagnostics import redis_errors
+    from ..kafka_io import delete_topics, list_topics
+    from ..lab.workshop import reset_namespace
+    from ..read_model import ReadModel
+
+    done = reset_namespace(settings)
+    prefix = f"{settings.namespace}."
+    delete_topics(settings, [t for t in list_topics(settings) if t.startswith(prefix)])
+    with ReadModel(settings) as view, redis_errors(settings):
+        own = list(view.redis.scan_iter(match=f"{settings.key_prefix}*", count=1000))
+        if own:
+            view.redis.delete(*own)
+    return done
 
 
 def quiet() -> None:
