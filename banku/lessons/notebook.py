@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -71,7 +72,13 @@ def quiet() -> None:
 
 
 def show_errors_as_sentences() -> None:
-    """In IPython, show a `BankuError` as its message, without the traceback."""
+    """In IPython, show an error of the kit or of the Kafka and Redis clients as one sentence.
+
+    The notebooks put kafka-python and redis-py in the learner's hands; when the broker or Redis
+    is down, their errors (a `KafkaTimeoutError` from the bootstrap, a redis `ConnectionError`)
+    say so in one line, with what to do, instead of a traceback through the client's internals.
+    Any other error keeps its traceback: it is the learner's own code that needs looking at.
+    """
     try:
         from IPython import get_ipython
     except ImportError:
@@ -79,12 +86,35 @@ def show_errors_as_sentences() -> None:
     shell = get_ipython()
     if shell is None:
         return
+    from kafka.errors import KafkaError
+    from redis.exceptions import RedisError
 
     def handler(shell, etype, value, tb, tb_offset=None):  # noqa: ANN001 - IPython's signature
-        print(f"{etype.__name__}: {value}", file=sys.stderr)
+        print(sentence_for(value), file=sys.stderr)
         return None
 
-    shell.set_custom_exc((BankuError,), handler)
+    shell.set_custom_exc((BankuError, KafkaError, RedisError), handler)
+
+
+def sentence_for(error: BaseException) -> str:
+    """One line for an error of the kit or of the clients, with the fix when there is one."""
+    name = type(error).__name__
+    # kafka-python repeats the class name in its message, after the error code of the protocol.
+    text = re.sub(rf"^(\[Error -?\d+\] )?{re.escape(name)}: ", "", str(error))
+    line = f"{name}: {text}" if text else name
+    if isinstance(error, BankuError):
+        return line
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(error, (KafkaTimeoutError, KafkaConnectionError)):
+        return (f"{line}. Kafka does not answer: start it with `banku stack up` in a terminal"
+                " (or check KAFKA_BOOTSTRAP_SERVERS), then run the notebook again from the top.")
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        return (f"{line}. Redis does not answer: start it with `banku stack up` in a terminal"
+                " (or check REDIS_URL), then run the notebook again from the top.")
+    return line
 
 
 def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
