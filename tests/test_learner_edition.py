@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from banku.lab.workshop import reset_namespace
 from banku.lessons import authoring
+from banku.lessons.notebook import reset_notebook
 
 # The notebooks executed here. 04 (consumer-group failover) is left to nbval: it runs for
 # minutes, and what the learner edition changes in it (one solution cell removed) is covered
@@ -114,5 +114,5 @@ def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, b
             assert not errors, f"{path.name}: cells failed: {errors}"
     finally:
         for notebook in ("nb00", "nb01", "nb02", "nb03"):
-            reset_namespace(base_settings.with_namespace(f"{namespace}-{notebook}"))
+            reset_notebook(base_settings.with_namespace(f"{namespace}-{notebook}"))
     print("learner edition executed:", ", ".join(timings))

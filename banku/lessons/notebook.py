@@ -3,13 +3,16 @@ and a look at who owns which partition in a consumer group.
 
 Each notebook works in its own namespace (``nb01``, ``nb02``, ... prefixed with your
 ``BANKU_NAMESPACE`` on a shared cluster), and starts by resetting it, so running a notebook twice
-in a row gives the same result.
+in a row gives the same result. A notebook owns its namespace entirely: besides the kit's topic,
+groups and view, the lessons make topics ``<namespace>.*`` and Redis keys ``<namespace>:*`` of
+their own with the raw clients, and the reset deletes those too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -33,10 +36,33 @@ def start(notebook: str, reset: bool = True) -> Settings:
     show_errors_as_sentences()
     settings = notebook_settings(notebook)
     if reset:
-        from ..lab.workshop import reset_namespace
-
-        reset_namespace(settings)
+        reset_notebook(settings)
     return settings
+
+
+def reset_notebook(settings: Settings) -> str:
+    """Delete everything a notebook's namespace holds, the kit's and the lesson's own.
+
+    `reset_namespace` deletes the kit's topics, consumer groups (``<namespace>.*banku*``) and
+    view; the lessons also make topics ``<namespace>.*`` and Redis keys ``<namespace>:*`` with
+    the raw clients (a scratch topic, a hand-written projector's hashes), deleted here as well.
+    Only for a notebook's namespace, which is never empty: the default namespace is shared.
+    """
+    if not settings.namespace:
+        raise BankuError("A notebook's namespace is never empty: use notebook_settings().")
+    from ..diagnostics import redis_errors
+    from ..kafka_io import delete_topics, list_topics
+    from ..lab.workshop import reset_namespace
+    from ..read_model import ReadModel
+
+    done = reset_namespace(settings)
+    prefix = f"{settings.namespace}."
+    delete_topics(settings, [t for t in list_topics(settings) if t.startswith(prefix)])
+    with ReadModel(settings) as view, redis_errors(settings):
+        own = list(view.redis.scan_iter(match=f"{settings.key_prefix}*", count=1000))
+        if own:
+            view.redis.delete(*own)
+    return done
 
 
 def quiet() -> None:
@@ -46,7 +72,13 @@ def quiet() -> None:
 
 
 def show_errors_as_sentences() -> None:
-    """In IPython, show a `BankuError` as its message, without the traceback."""
+    """In IPython, show an error of the kit or of the Kafka and Redis clients as one sentence.
+
+    The notebooks put kafka-python and redis-py in the learner's hands; when the broker or Redis
+    is down, their errors (a `KafkaTimeoutError` from the bootstrap, a redis `ConnectionError`)
+    say so in one line, with what to do, instead of a traceback through the client's internals.
+    Any other error keeps its traceback: it is the learner's own code that needs looking at.
+    """
     try:
         from IPython import get_ipython
     except ImportError:
@@ -54,12 +86,35 @@ def show_errors_as_sentences() -> None:
     shell = get_ipython()
     if shell is None:
         return
+    from kafka.errors import KafkaError
+    from redis.exceptions import RedisError
 
     def handler(shell, etype, value, tb, tb_offset=None):  # noqa: ANN001 - IPython's signature
-        print(f"{etype.__name__}: {value}", file=sys.stderr)
+        print(sentence_for(value), file=sys.stderr)
         return None
 
-    shell.set_custom_exc((BankuError,), handler)
+    shell.set_custom_exc((BankuError, KafkaError, RedisError), handler)
+
+
+def sentence_for(error: BaseException) -> str:
+    """One line for an error of the kit or of the clients, with the fix when there is one."""
+    name = type(error).__name__
+    # kafka-python repeats the class name in its message, after the error code of the protocol.
+    text = re.sub(rf"^(\[Error -?\d+\] )?{re.escape(name)}: ", "", str(error))
+    line = f"{name}: {text}" if text else name
+    if isinstance(error, BankuError):
+        return line
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(error, (KafkaTimeoutError, KafkaConnectionError)):
+        return (f"{line}. Kafka does not answer: start it with `banku stack up` in a terminal"
+                " (or check KAFKA_BOOTSTRAP_SERVERS), then run the notebook again from the top.")
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        return (f"{line}. Redis does not answer: start it with `banku stack up` in a terminal"
+                " (or check REDIS_URL), then run the notebook again from the top.")
+    return line
 
 
 def environment_for(settings: Settings, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from banku.lab.workshop import reset_namespace
+from banku.lessons.notebook import reset_notebook
 from tests.browser import jupyterlab as lab_tools
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def namespace(base_settings):
     name = f"br{uuid.uuid4().hex[:8]}"
     yield name
     for notebook in ("nb01", "nb03"):
-        reset_namespace(base_settings.with_namespace(f"{name}-{notebook}"))
+        reset_notebook(base_settings.with_namespace(f"{name}-{notebook}"))
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,12 @@ def test_producing_events_runs_and_renders_in_the_browser(page, lab, namespace):
     # The refused command of cell "bank.deposit(adam, 12.5)" shows one sentence, no traceback.
     assert "InvalidAmount: The amount must be a whole number" in texts
     assert "Traceback" not in texts
+    # The learner's own producer: the broker's answer, the retention the topic was created with.
+    assert "Adam's CreateEvent is stored in partition" in texts
+    assert "retention.ms   = -1" in texts
+    # The picture of the partitions (matplotlib) is an image in the page.
+    picture = page.locator(".jp-OutputArea-output img")
+    assert picture.count() >= 1 and picture.first.is_visible()
     # The read model as a pandas DataFrame, rendered as an HTML table.
     table = page.locator(".jp-RenderedHTMLCommon table.dataframe").last
     assert table.is_visible()
