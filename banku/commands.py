@@ -27,13 +27,13 @@ from . import rules
 from .config import Settings
 from .errors import ServiceUnavailable
 from .events import (
-    COMMAND_ID_HEADER,
     CreateEvent,
     DepositEvent,
     Event,
     TransferEvent,
     WithdrawEvent,
     encode,
+    headers_for,
     key_of,
 )
 from .model import BankAccount, Ledger, Receipt
@@ -246,7 +246,7 @@ class Bank:
     def _write(self, event: Event, partition: int, command_id: str,
                timestamp_ms: int | None) -> Receipt | None:
         sent = self.log.append(key_of(event), encode(event),
-                               [(COMMAND_ID_HEADER, command_id.encode())], partition,
+                               headers_for(command_id), partition,
                                timestamp_ms, what=type(event).__name__)
         if self._pending is not None:
             self.state.expect(event, partition, command_id)  # undone by `forget` on failure

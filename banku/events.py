@@ -22,6 +22,15 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # The idempotency key of the command an event came from travels as a record header, so the JSON
 # stays exactly the Go wire format.
 COMMAND_ID_HEADER = "banku.command"
+# The version of the event's shape, in a header too: a reader that meets a version it does not
+# know can say so (or upcast it) instead of guessing. The Go original's records carry none: v1.
+SCHEMA_HEADER = "banku.schema"
+SCHEMA_VERSION = 1
+
+
+def headers_for(command_id: str) -> list[tuple[str, bytes]]:
+    """The headers of an event the kit writes: its command's id and its schema version."""
+    return [(COMMAND_ID_HEADER, command_id.encode()), (SCHEMA_HEADER, str(SCHEMA_VERSION).encode())]
 
 
 @dataclass(frozen=True)

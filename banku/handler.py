@@ -33,7 +33,7 @@ from .command_topic import NotACommand, accepted, decode_command, refused
 from .config import HANDLER_GROUP, Settings
 from .diagnostics import kafka_errors
 from .errors import BankuError, CommandRejected
-from .events import COMMAND_ID_HEADER, Event, encode
+from .events import Event, encode, headers_for
 from .kafka_io import (
     PartitionMap,
     ensure_topic,
@@ -240,7 +240,7 @@ class CommandHandler:
             partition = self.state.partition_of(event.acc_id)
             future = producer.send(self.settings.topic_name, key=event.acc_id.encode(),
                                    value=encode(event), partition=partition,
-                                   headers=[(COMMAND_ID_HEADER, cid.encode())],
+                                   headers=headers_for(cid),
                                    timestamp_ms=record.timestamp)
             self.state.expect(event, partition, cid)
             sent.append((cid, event, future))
