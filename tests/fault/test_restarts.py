@@ -24,7 +24,7 @@ from collections import Counter
 
 import pytest
 
-from banku import Bank, ServiceUnavailable, commands, stack
+from banku import Bank, ServiceUnavailable, defaults, stack
 from tests import ports
 from tests.fault.util import (
     ProjectorProcess,
@@ -226,7 +226,7 @@ def test_broker_restarts_mid_production_keep_every_acknowledged_event_exactly_on
 
         # 2. A batch in flight when the broker dies, and a caller that waits at most 3 s for an
         #    acknowledgement: the sends that are not acknowledged must be reported, not dropped.
-        monkeypatch.setattr(commands, "SEND_TIMEOUT", 3.0)
+        monkeypatch.setattr(defaults, "SEND_TIMEOUT_S", 3.0)
         in_batch: list[int] = []
         with pytest.raises(ServiceUnavailable) as refused:
             with bank.batch() as receipts:
@@ -234,7 +234,7 @@ def test_broker_restarts_mid_production_keep_every_acknowledged_event_exactly_on
                     in_batch.append(writer.next_amount)
                     bank.deposit(acc, writer.next_amount)
                     writer.next_amount += 1
-                time.sleep(1.0)  # these five are acknowledged before the crash
+                bank.log.flush()  # these five are acknowledged before the crash
                 os.kill(stack.kafka_pid(plan, 1), signal.SIGKILL)
                 wait_until(lambda: not stack.port_open(plan.broker_port(1)), 20, "the crash")
                 for _ in range(3):
@@ -248,7 +248,7 @@ def test_broker_restarts_mid_production_keep_every_acknowledged_event_exactly_on
         message = str(refused.value)
         assert "did not acknowledge 3 of 8 events" in message, message
         assert "may or may not be in" in message, message
-        monkeypatch.setattr(commands, "SEND_TIMEOUT", 30.0)
+        monkeypatch.setattr(defaults, "SEND_TIMEOUT_S", 30.0)
         restart_broker()
         broker_restarts += 1
         for _ in range(20):  # the same Bank goes on once the broker is back
