@@ -183,7 +183,9 @@ def hand_over(members: Members, watcher: OwnershipWatcher, name: str,
     long its partitions had no working owner, as the group coordinator reports it."""
     if how not in ("SIGKILL", "SIGTERM"):
         raise ValueError(f"how is 'SIGKILL' or 'SIGTERM', not {how!r}")
-    partitions = watcher.latest().owners.get(name, [])
+    settled = watcher.wait_until(lambda s: s.state == "Stable" and each_partition_owned_once(
+        s.owners, members.alive()), after=watcher.now())
+    partitions = settled.owners.get(name, [])
     t = watcher.mark(f"{how} {name}", gone=name)
     members.kill(name) if how == "SIGKILL" else members.terminate(name)
     dropped = watcher.wait_until(lambda s: name not in s.owners, after=t)
