@@ -100,9 +100,13 @@ def test_redis_restarts_mid_projection_lose_nothing_and_double_nothing(
         try:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 before = wait_until(lambda: max(progress(settings), 0), 60, "projector progress")
+                outages_seen = [e.get("event") for e in projector.events()].count("outage")
                 stop_redis(plan, sig)
                 down_at = time.monotonic()
-                time.sleep(2)  # the projector meets a missing Redis, with events waiting
+                # Keep Redis away until the projector has met the outage, events waiting.
+                wait_until(lambda n=outages_seen: [e.get("event") for e in projector.events()]
+                           .count("outage") > n or not projector.alive(), 60,
+                           "the projector to meet the outage")
                 assert projector.alive(), projector.log
                 start_redis(plan, settings)
                 outages.append(round(time.monotonic() - down_at, 1))
