@@ -42,7 +42,7 @@ def test_a_batch_whose_redis_step_failed_is_not_skipped(settings, bank, monkeypa
         failures = 0
         for _ in range(3):
             try:
-                projector.run_until_caught_up(timeout=60)
+                projector.run_until_caught_up(timeout=120)
                 break
             except ServiceUnavailable:
                 failures += 1  # the caller sees the outage, and simply carries on
@@ -56,7 +56,7 @@ def test_a_batch_whose_redis_step_failed_is_not_skipped(settings, bank, monkeypa
 def test_positions_unreadable_at_assignment_are_read_again(settings, bank, monkeypatch, report):
     busy_bank(bank, accounts=10, events=2000, seed=4)
     with Projector(settings, max_poll_records=500) as projector:
-        projector.run_until_caught_up(timeout=60)  # the view has positions now
+        projector.run_until_caught_up(timeout=120)  # the view has positions now
     busy_bank(bank, accounts=5, events=1000, seed=5)
     total = sum(end_offsets(settings).values())
     # The first read (before taking the partitions) answers; the one made when they are
@@ -64,7 +64,7 @@ def test_positions_unreadable_at_assignment_are_read_again(settings, bank, monke
     calls = fail_once(monkeypatch, settings, "positions", after=1)
     with Projector(settings, max_poll_records=500) as projector:
         # The read fails inside poll (which would swallow the error); the next poll reads again.
-        projector.run_until_caught_up(timeout=60)
+        projector.run_until_caught_up(timeout=120)
     state = view(settings)
     report(events=total, failed_reads=1, reads=calls[0], applied=state["stats"]["applied"])
     assert calls[0] >= 3
@@ -89,8 +89,8 @@ def test_a_reply_lost_after_the_script_ran_is_found_applied(settings, bank, monk
     monkeypatch.setattr(ReadModel, "apply", reply_lost)
     with Projector(settings, max_poll_records=300) as projector:
         with pytest.raises(ServiceUnavailable):
-            projector.run_until_caught_up(timeout=60)
-        projector.run_until_caught_up(timeout=60)
+            projector.run_until_caught_up(timeout=120)
+        projector.run_until_caught_up(timeout=120)
     state = view(settings)
     report(events=total, lost_replies=1, applied=state["stats"]["applied"])
     assert state["balances"] == fold_topic(settings)
@@ -102,7 +102,7 @@ def test_a_batch_the_script_cannot_apply_changes_nothing(settings, bank, report)
     change first and refuses the whole batch, positions included, with one clear sentence."""
     accounts = busy_bank(bank, accounts=4, events=200, seed=7)
     with Projector(settings) as projector:
-        projector.run_until_caught_up(timeout=60)
+        projector.run_until_caught_up(timeout=120)
     with ReadModel(settings) as model:
         model.redis.hset(model.account_key(accounts[0]), "Balance", "lots")
         before = (model.positions(), model.redis.hgetall(model.account_key(accounts[1])),
@@ -111,7 +111,7 @@ def test_a_batch_the_script_cannot_apply_changes_nothing(settings, bank, report)
         bank.deposit(account, 5)
     with Projector(settings) as projector:
         with pytest.raises(ViewCorrupt, match="banku replay"):
-            projector.run_until_caught_up(timeout=60)
+            projector.run_until_caught_up(timeout=120)
     with ReadModel(settings) as model:
         after = (model.positions(), model.redis.hgetall(model.account_key(accounts[1])),
                  model.stats())
