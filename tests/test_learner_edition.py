@@ -45,6 +45,7 @@ def edition(tmp_path_factory):
     written = authoring.learner_edition(out)
     assert [p.name for p in written] == [p.name for p in originals]
     assert (out / "data" / "sample-events.jsonl").exists(), "the sample log is copied along"
+    assert (out / "notebooks" / "GLOSSARY.md").exists(), "the glossary the notebooks link to"
     return [(nbformat.read(o, as_version=4), w) for o, w in zip(originals, written, strict=True)]
 
 
