@@ -26,7 +26,7 @@ from tests.helpers import end_offsets, raw_records
 
 def project(settings) -> None:
     with Projector(settings) as projector:
-        projector.run_until_caught_up(timeout=30)
+        projector.run_until_caught_up(timeout=120)
 
 
 # --- the Go tutorial's specs -------------------------------------------------------------------

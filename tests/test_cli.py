@@ -90,7 +90,7 @@ def test_console_speaks_the_go_tutorial_syntax(settings):
 
 
 def test_console_exits_on_empty_input(settings):
-    result = banku(settings, "console", stdin="", timeout=30)
+    result = banku(settings, "console", stdin="", timeout=120)
     assert result.returncode == 0
     assert result.stdout.strip() == "->"
 

@@ -24,7 +24,7 @@ def test_reset_notebook_deletes_the_lessons_own_topics_and_keys(base_settings):
             with Bank(settings) as bank:
                 bank.create_account("Ada")
             with Projector(settings) as projector:
-                projector.run_until_caught_up(timeout=30)
+                projector.run_until_caught_up(timeout=120)
             ensure_topic(settings, f"{settings.namespace}.go-style", partitions=1)
             r.hset(f"{settings.key_prefix}naive:{uuid.uuid4()}", mapping={"Balance": 1})
         notebook.reset_notebook(mine)

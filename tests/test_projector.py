@@ -33,19 +33,19 @@ def view_balances(settings) -> dict[str, int]:
 def test_view_equals_the_fold_and_running_twice_counts_nothing_twice(settings, bank):
     busy_bank(bank, events=2000)
     with Projector(settings) as projector:
-        applied = projector.run_until_caught_up(timeout=60)
+        applied = projector.run_until_caught_up(timeout=120)
     total = sum(end_offsets(settings).values())
     assert applied == total
     assert view_balances(settings) == fold_topic(settings)
     with Projector(settings) as again:  # a new member: it resumes from the stored positions
-        assert again.run_until_caught_up(timeout=30) == 0
+        assert again.run_until_caught_up(timeout=120) == 0
     assert view_balances(settings) == fold_topic(settings)
 
 
 def test_replay_rebuilds_the_same_view_and_twice_changes_nothing(settings, bank):
     busy_bank(bank, events=1000)
     with Projector(settings) as projector:
-        projector.run_until_caught_up(timeout=60)
+        projector.run_until_caught_up(timeout=120)
         first = view_balances(settings)
         projector.view.redis.hset(projector.view.account_key(next(iter(first))), "Balance", 1)
         assert view_balances(settings) != first  # the view is damaged ...

@@ -150,6 +150,8 @@ def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
     for extra in ("data",):
         if (ROOT / extra).exists():
             shutil.copytree(ROOT / extra, out / extra)
+    for page in NOTEBOOKS.glob("*.md"):  # the glossary the notebooks link to
+        shutil.copy(page, out / "notebooks" / page.name)
     return written
 
 

@@ -15,6 +15,12 @@ from .plan import StackPlan
 
 # Failover demos use short session timeouts; the broker must allow them.
 GROUP_MIN_SESSION_TIMEOUT_MS = 1000
+# Kafka's defaults, written out because notebook 05 relies on them: a follower's fetch waits at
+# the leader at most this long for new records (so a paused follower has no fetch left there
+# after it) ...
+REPLICA_FETCH_WAIT_MAX_MS = 500
+# ... and a follower that has not caught up for this long drops out of the in-sync replicas.
+REPLICA_LAG_TIME_MAX_MS = 30_000
 
 
 def server_properties(plan: StackPlan, node: int) -> str:
@@ -50,6 +56,8 @@ def server_properties(plan: StackPlan, node: int) -> str:
         # lessons show a leader election in seconds.
         "broker.session.timeout.ms=3000",
         "broker.heartbeat.interval.ms=1000",
+        f"replica.fetch.wait.max.ms={REPLICA_FETCH_WAIT_MAX_MS}",
+        f"replica.lag.time.max.ms={REPLICA_LAG_TIME_MAX_MS}",
     ]
     if plan.kafka_username:
         user, password = plan.kafka_username, plan.kafka_password

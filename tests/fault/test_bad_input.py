@@ -44,7 +44,7 @@ HUGE = 10**100
 
 def project(settings) -> int:
     with Projector(settings) as projector:
-        return projector.run_until_caught_up(timeout=60)
+        return projector.run_until_caught_up(timeout=120)
 
 
 @pytest.fixture
@@ -242,7 +242,7 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_leave_the_view(
     producer.close()
 
     with Projector(settings) as projector:
-        projector.run_until_caught_up(timeout=60)
+        projector.run_until_caught_up(timeout=120)
         assert projector.dead_letters == len(records)
     after = view(settings)
     assert after["balances"] == {**before["balances"], ada: before["balances"][ada] + 5}

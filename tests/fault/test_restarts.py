@@ -24,7 +24,7 @@ from collections import Counter
 
 import pytest
 
-from banku import Bank, ServiceUnavailable, commands, stack
+from banku import Bank, ServiceUnavailable, defaults, stack
 from tests import ports
 from tests.fault.util import (
     ProjectorProcess,
@@ -100,9 +100,13 @@ def test_redis_restarts_mid_projection_lose_nothing_and_double_nothing(
         try:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 before = wait_until(lambda: max(progress(settings), 0), 60, "projector progress")
+                outages_seen = [e.get("event") for e in projector.events()].count("outage")
                 stop_redis(plan, sig)
                 down_at = time.monotonic()
-                time.sleep(2)  # the projector meets a missing Redis, with events waiting
+                # Keep Redis away until the projector has met the outage, events waiting.
+                wait_until(lambda n=outages_seen: [e.get("event") for e in projector.events()]
+                           .count("outage") > n or not projector.alive(), 60,
+                           "the projector to meet the outage")
                 assert projector.alive(), projector.log
                 start_redis(plan, settings)
                 outages.append(round(time.monotonic() - down_at, 1))
@@ -226,7 +230,7 @@ def test_broker_restarts_mid_production_keep_every_acknowledged_event_exactly_on
 
         # 2. A batch in flight when the broker dies, and a caller that waits at most 3 s for an
         #    acknowledgement: the sends that are not acknowledged must be reported, not dropped.
-        monkeypatch.setattr(commands, "SEND_TIMEOUT", 3.0)
+        monkeypatch.setattr(defaults, "SEND_TIMEOUT_S", 3.0)
         in_batch: list[int] = []
         with pytest.raises(ServiceUnavailable) as refused:
             with bank.batch() as receipts:
@@ -234,7 +238,7 @@ def test_broker_restarts_mid_production_keep_every_acknowledged_event_exactly_on
                     in_batch.append(writer.next_amount)
                     bank.deposit(acc, writer.next_amount)
                     writer.next_amount += 1
-                time.sleep(1.0)  # these five are acknowledged before the crash
+                bank.log.flush()  # these five are acknowledged before the crash
                 os.kill(stack.kafka_pid(plan, 1), signal.SIGKILL)
                 wait_until(lambda: not stack.port_open(plan.broker_port(1)), 20, "the crash")
                 for _ in range(3):
@@ -248,7 +252,7 @@ def test_broker_restarts_mid_production_keep_every_acknowledged_event_exactly_on
         message = str(refused.value)
         assert "did not acknowledge 3 of 8 events" in message, message
         assert "may or may not be in" in message, message
-        monkeypatch.setattr(commands, "SEND_TIMEOUT", 30.0)
+        monkeypatch.setattr(defaults, "SEND_TIMEOUT_S", 30.0)
         restart_broker()
         broker_restarts += 1
         for _ in range(20):  # the same Bank goes on once the broker is back

@@ -93,12 +93,12 @@ class ServiceProcess:
         self.wait()
         return True
 
-    def terminate(self, timeout: float = 30) -> int:
+    def terminate(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)
 
-    def wait(self, timeout: float = 30) -> int:
+    def wait(self, timeout: float = 60) -> int:
         try:
             return self.proc.wait(timeout=timeout)
         finally:

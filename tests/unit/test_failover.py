@@ -1,17 +1,23 @@
-"""The failover helpers' pure logic: ownership checks, the timeline, members' own reports."""
+"""The failover helpers' logic: ownership checks, the timeline, members' own reports, workers."""
 
 from __future__ import annotations
 
 import collections
+import time
+
+import pytest
 
 from banku import Settings
 from banku.lessons.failover import (
     Members,
     OwnershipWatcher,
     Sample,
+    Worker,
     each_partition_owned_once,
+    hand_over,
     owners_by_partition,
     ownership_table,
+    stop_leftovers,
 )
 
 
@@ -63,3 +69,46 @@ def test_a_member_reports_its_last_assignment():
     members._logs["member-3"] = collections.deque([
         '{"event": "assigned", "partitions": [1]}', '{"event": "revoked", "partitions": [1]}'])
     assert members.claimed("member-3") == []
+
+
+class Counting(Worker):
+    """Counts its steps; fails at step ``fail_at`` if given."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.steps, self.fail_at, self.closed = 0, fail_at, False
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps == self.fail_at:
+            raise RuntimeError("boom")
+
+    def teardown(self) -> None:
+        self.closed = True
+
+
+def test_a_worker_loops_until_stopped_then_tears_down():
+    worker = Counting().start()
+    deadline = time.monotonic() + 10
+    while worker.steps < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.running
+    worker.stop()
+    assert not worker.running and worker.closed and worker.error is None
+
+
+def test_a_failing_worker_keeps_its_error_and_still_tears_down():
+    worker = Counting(fail_at=2).start()
+    worker._thread.join(10)
+    assert isinstance(worker.error, RuntimeError) and worker.closed and worker.steps == 2
+
+
+def test_leftover_workers_are_stopped():
+    worker = Counting().start()
+    stop_leftovers()
+    assert not worker.running and worker.closed
+
+
+def test_hand_over_knows_two_ways_to_stop():
+    with pytest.raises(ValueError, match="SIGKILL"):
+        hand_over(Members(Settings()), OwnershipWatcher(Settings()), "member-1", "SIGINT")

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SAMPLE = ROOT / "data" / "sample-events.jsonl"
 GLOSSARY = NOTEBOOKS / "GLOSSARY.md"
-LESSONS = ("00_check_your_setup", "01_producing_events", "02_replay_from_offset_zero")
+LESSONS = tuple(sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 
 
 def _notebook(name: str):

@@ -108,5 +108,6 @@ def test_no_snapshot_while_our_own_writes_are_on_their_way():
     bank._catch_up()
     assert bank.state.snapshot()
     ledger, positions = from_bytes(log.snapshots[-1], log.topic_id(), log.end_offsets())
-    assert positions == log.end_offsets() and ledger.balances == bank.ledger.balances
+    ends = {p: end for p, end in log.end_offsets().items() if end}  # a partition never read: none
+    assert positions == ends and ledger.balances == bank.ledger.balances
     assert to_bytes(ledger, positions, log.topic_id())  # a snapshot survives the round trip

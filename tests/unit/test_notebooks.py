@@ -1,0 +1,67 @@
+"""The committed notebooks, read as files: sizes, pictures, stored outputs, links (no servers)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+WITH_PICTURES = ["03_time_travel_with_pandas", "04_consumer_group_failover",
+                 "05_broker_failover"]
+
+
+def read(stem: str):
+    return nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+
+
+def size(nb) -> tuple[int, int]:
+    """(words of prose in markdown cells, lines of code that are neither blank nor comments)."""
+    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    lines = sum(1 for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+                if line.strip() and not line.strip().startswith("#"))
+    return words, lines
+
+
+def test_notebook_04_is_at_most_1_3_times_notebook_02():
+    words_02, lines_02 = size(read("02_replay_from_offset_zero"))
+    words_04, lines_04 = size(read("04_consumer_group_failover"))
+    assert words_04 <= 1.3 * words_02, (words_04, words_02)
+    assert lines_04 <= 1.3 * lines_02, (lines_04, lines_02)
+
+
+@pytest.mark.parametrize("stem", WITH_PICTURES)
+def test_pictures_are_stored_as_images(stem):
+    images = [o for c in read(stem).cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert images, f"{stem} has no stored picture"
+
+
+def _texts(nb):
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            yield index, output.get("data", {}).get("text/plain", "") or output.get("text", "")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_no_ellipsis_output(path):
+    for index, text in _texts(nbformat.read(path, as_version=4)):
+        assert text.strip() != "Ellipsis", f"{path.name} cell {index} shows Ellipsis"
+
+
+@pytest.mark.parametrize("stem", WITH_PICTURES)
+def test_no_progress_bar_stored_at_zero(stem):
+    """A static render (GitHub) shows the stored text of a bar: finished, never 0%."""
+    for index, text in _texts(read(stem)):
+        assert not re.search(r"(?<!\d)0%\|", text), f"{stem} cell {index}: a bar at 0%"
+
+
+@pytest.mark.parametrize("stem", WITH_PICTURES)
+def test_prerequisites_link_the_glossary(stem):
+    prose = "\n".join(c.source for c in read(stem).cells if c.cell_type == "markdown")
+    prerequisites = prose.split("## Prerequisites", 1)[1].split("## Time to learn", 1)[0]
+    assert "(GLOSSARY.md)" in prerequisites
