@@ -176,13 +176,18 @@ def _handler(args: argparse.Namespace, settings: Settings) -> int:
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
     from .diagnostics import redis_errors
-    from .names import NameVault
+    from .names import NO_HISTORY, REWRITING, NameVault
     from .read_model import ReadModel
 
     with ReadModel(settings) as view, redis_errors(settings):
-        NameVault(view.redis, settings.key_prefix).forget(args.id, view.account_key(args.id))
-    print(f"Forgot the name of account {args.id}: its key is destroyed; the log keeps only"
+        history = NameVault(view.redis, settings.key_prefix).forget(args.id,
+                                                                    view.account_key(args.id))
+    disk = {REWRITING: " (Redis is rewriting its append-only file, which still held it)",
+            NO_HISTORY: ""}.get(history, "")
+    print(f"Forgot the name of account {args.id}: its key is destroyed{disk}; the log keeps only"
           " ciphertext, and every replay shows (forgotten).")
+    if history not in (REWRITING, NO_HISTORY):
+        print(f"banku: {history}", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,12 @@ ciphertext as associated data, so a sealed name cannot be passed off as another 
 ``banku forget ID`` destroys the key. The ciphertext stays in the log, unreadable: the view and
 every replay show the account with its balance and ``(forgotten)`` for its name. The Go wire
 format stays valid: the ciphertext is just a string in ``AccName``.
+
+Destroying a key in Redis is not the end of it: Redis's append-only file records every write,
+the one that stored the key included, and keeps it until the file is rewritten. So `forget`
+asks Redis to rewrite it (``BGREWRITEAOF``); where the Redis user may not (a managed Redis, a
+workshop login), it says so, and an administrator must. Replicas and backups keep their own
+copies: they need the same care.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import base64
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable
 
 from .errors import AccountNotFound, BankuError
@@ -26,6 +33,9 @@ log = logging.getLogger("banku.names")
 SEALED = "enc:v1:"
 FORGOTTEN = "(forgotten)"
 NO_KEY = "(name unavailable: no key)"
+# What `NameVault.rewrite_history` reports.
+REWRITING = "rewriting"
+NO_HISTORY = "no append-only file"
 _NONCE = 12
 # A name is at most 100 characters (400 bytes of UTF-8); nonce and tag add 28 bytes.
 _SEALED_SHAPE = re.compile(r"enc:v1:[A-Za-z0-9_-]{39,571}")
@@ -111,9 +121,12 @@ class NameVault:
                 shown[account_id] = NO_KEY
         return shown
 
-    def forget(self, account_id: str, view_key: str) -> None:
+    def forget(self, account_id: str, view_key: str) -> str:
         """Destroy the account's key, note it as forgotten and blank its name in the view, in
-        one step. Refused, changing nothing, for an unknown account or one forgotten already."""
+        one step. Refused, changing nothing, for an unknown account or one forgotten already.
+
+        Then asks Redis to rewrite its append-only file, which still holds the key; returns what
+        became of that (see `rewrite_history`)."""
         if self.redis.sismember(self.forgotten_key, account_id):
             raise BankuError(f"The name of account {account_id} was already forgotten.")
         if not self.redis.hexists(self.keys_key, account_id):
@@ -131,6 +144,32 @@ class NameVault:
         pipe.execute()
         if self.redis.hexists(view_key, "Name"):
             self.redis.hset(view_key, "Name", FORGOTTEN)
+        return self.rewrite_history()
+
+    def rewrite_history(self, wait_s: float = 10.0) -> str:
+        """Ask Redis to rewrite its append-only file, so that no copy of a destroyed key stays
+        on its disk. Returns ``REWRITING`` (started), ``NO_HISTORY`` (Redis keeps no
+        append-only file) or a sentence saying why it could not be asked."""
+        from redis.exceptions import RedisError, ResponseError
+
+        try:
+            if not int(self.redis.info("persistence").get("aof_enabled", 0)):
+                return NO_HISTORY
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    self.redis.bgrewriteaof()
+                    return REWRITING
+                except ResponseError as exc:
+                    # A rewrite that began before the key was destroyed would keep it: wait for
+                    # it to end and ask again.
+                    if "in progress" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        except RedisError as exc:
+            return (f"Redis's append-only file still holds the destroyed key until it is"
+                    f" rewritten ({type(exc).__name__}: {exc}); ask its administrator to run"
+                    " BGREWRITEAOF.")
 
     def close(self) -> None:
         self.redis.close()

@@ -4,12 +4,14 @@ every wrong use is one clear line that changes nothing."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from banku import AccountNotFound, Bank, BankuError, Projector
-from banku.names import FORGOTTEN, NO_KEY, NameVault
+from banku.names import FORGOTTEN, NO_HISTORY, NO_KEY, REWRITING, NameVault
 from banku.read_model import ReadModel
 from tests.helpers import banku, raw_records
 
@@ -97,3 +99,58 @@ def test_unknown_account_refusal_is_a_command_rejected(sealed):
         with pytest.raises(AccountNotFound):
             NameVault(view.redis, sealed.key_prefix).forget("nobody", view.account_key("x"))
     assert issubclass(AccountNotFound, BankuError)
+
+
+def _persistence_files(redis_client) -> list[Path]:
+    """The files of the test stack's Redis where its append-only file lives (a local server)."""
+    folder = Path(redis_client.config_get("dir")["dir"])
+    folder /= redis_client.config_get("appenddirname").get("appenddirname", "")
+    return sorted(p for p in folder.glob("appendonly*") if p.is_file())
+
+
+def test_a_destroyed_key_leaves_the_disk_of_redis_too(sealed):
+    """Redis's append-only file logs every write: the HSETNX that stored the key stays in it
+    after the key is deleted, until the file is rewritten. `forget` has Redis rewrite it."""
+    with Bank(sealed) as bank:
+        account = bank.create_account("Kept On Disk")
+        vault = bank.names
+        key = vault.redis.hget(vault.keys_key, account)
+        key = key if isinstance(key, bytes) else key.encode()
+        redis_client = vault.redis
+        assert int(redis_client.info("persistence")["aof_enabled"]), "the stack keeps an AOF"
+
+        def on_disk() -> bool:
+            return any(key in p.read_bytes() for p in _persistence_files(redis_client))
+
+        deadline = time.monotonic() + 10  # appendfsync everysec
+        while not on_disk() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert on_disk(), "the key was never written to the append-only file"
+
+        assert vault.forget(account, bank.view.account_key(account)) == REWRITING
+        deadline = time.monotonic() + 30
+        while on_disk() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not on_disk(), "the destroyed key is still in Redis's append-only file"
+
+
+def test_a_redis_that_may_not_rewrite_its_file_is_said(sealed):
+    """A Redis user without BGREWRITEAOF (a managed Redis, a workshop login) forgets all the
+    same, and is told that the file keeps the key until an administrator rewrites it."""
+    from redis.exceptions import NoPermissionError
+
+    class Refusing:
+        def __init__(self, real):
+            self.real = real
+
+        def info(self, section):
+            return self.real.info(section)
+
+        def bgrewriteaof(self):
+            raise NoPermissionError("this user has no permissions to run the 'bgrewriteaof'"
+                                    " command")
+
+    with ReadModel(sealed) as view:
+        said = NameVault(Refusing(view.redis), sealed.key_prefix).rewrite_history()
+    assert said not in (REWRITING, NO_HISTORY)
+    assert "BGREWRITEAOF" in said and "NoPermissionError" in said and "\n" not in said

@@ -71,6 +71,35 @@ def quiet() -> None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
+class _WarningLine(logging.Handler):
+    """Writes each record as one line to whatever `sys.stderr` is when it is emitted (in
+    IPython: the output of the cell that caused it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never break the lesson
+            self.handleError(record)
+
+
+def show_warnings(*loggers: str) -> None:
+    """Show the kit's warnings from these loggers (default: all of ``banku``) as one line each.
+
+    The kit says what it worked around (a refused snapshot, a name whose key is missing) with a
+    warning through `logging`; outside the CLI nothing prints it. A lesson that teaches such a
+    case turns it on for the logger concerned, e.g. ``show_warnings("banku.snapshots")``.
+    Calling it again adds nothing: each warning is shown once.
+    """
+    for name in loggers or ("banku",):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+            logger.addHandler(_WarningLine())
+
+
 def show_errors_as_sentences() -> None:
     """In IPython, show an error of the kit or of the Kafka and Redis clients as one sentence.
 

@@ -38,3 +38,21 @@ def test_a_notebook_namespace_is_yours_then_the_notebook():
 def test_the_notebook_reset_refuses_the_shared_default_namespace():
     with pytest.raises(BankuError, match="never empty"):
         notebook.reset_notebook(Settings())  # before touching any server
+
+
+def test_warnings_a_lesson_asks_for_are_one_line_each_and_shown_once(capsys):
+    import logging
+
+    notebook.show_warnings("banku.lessons-test")
+    notebook.show_warnings("banku.lessons-test")  # a cell run twice
+    logger = logging.getLogger("banku.lessons-test")
+    try:
+        logger.info("not shown")
+        logger.warning("Ignoring the snapshot of %s: %s.", "t.banku-transactions", "it is corrupt")
+        other = logging.getLogger("banku.somewhere-else")
+        other.warning("not asked for")
+        err = capsys.readouterr().err
+        assert err == ("WARNING banku.lessons-test: Ignoring the snapshot of"
+                       " t.banku-transactions: it is corrupt.\n")
+    finally:
+        logger.handlers.clear()

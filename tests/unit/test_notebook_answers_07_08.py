@@ -1,0 +1,303 @@
+"""Notebooks 07-08: every exercise answer and every figure the lessons state, against facts
+computed another way (no servers).
+
+The committed notebooks hold the outputs of a run against the real Kafka and Redis; nbval checks
+that a new run gives the same. Here the outputs are compared with what the sample log, Kafka's
+partitioner (written out again in `test_notebook_answers`) and plain arithmetic on the amounts
+the lessons send say they must be. Then the lessons are checked for what they must put in the
+learner's hands: version-2 records written with a raw producer and headers, the dead letter's
+reason, an upcaster, a stored picture of cold starts; a raw read of the topic's bytes, AES-GCM
+with associated data, `banku forget`, and each wrong use as one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from banku.lessons import authoring
+from tests.unit.test_notebook_answers import (
+    _cell,
+    _glossary_rows,
+    _learner_code,
+    _markdown,
+    _notebook,
+    _tags,
+    _text,
+    balances_by_hand,
+    kafka_partition,
+    sample_rows,
+)
+
+VERSIONS = "07_changing_events_and_snapshots"
+FORGETTING = "08_forgetting_a_person"
+LESSONS = (VERSIONS, FORGETTING)
+LENGTHS = (2_000, 10_000, 20_000, 40_000)  # the cold-start measurements of 07
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def _account_id(shown: str, who: str) -> str:
+    """The id of the account the stored output shows with this name."""
+    found = re.search(rf"BankAccount\(id='({UUID})', name='{re.escape(who)}'", shown)
+    assert found, f"no BankAccount of {who} in the output"
+    return found.group(1)
+
+
+# --- 07: versions -------------------------------------------------------------------------------
+# What the lesson sends for Ada, by hand: (Type, Amount) in order; the Go deposit has no header.
+ADA_V1_HEADER_CREATE, ADA_MEMO, ADA_FEE, ADA_GO = 1, 2500, 150, 1000
+
+
+def test_07_the_sample_loads_to_fifty_accounts():
+    shown = _text(_cell(_notebook(VERSIONS), "events written and projected"))
+    rows = sample_rows(30_000)
+    assert len(rows) == 30_000
+    assert f"30000 events written and projected; {len(balances_by_hand(rows))} accounts" in shown
+
+
+def test_07_the_old_projector_takes_the_memo_and_dead_letters_the_fee():
+    nb = _notebook(VERSIONS)
+    view = _text(_cell(nb, "print(\"Ada in the view:\", view.account(ada))"))
+    ada = _account_id(view, "Ada Lovelace")
+    v1 = ADA_MEMO + ADA_GO  # what a reader that skips the fee counts
+    assert f"name='Ada Lovelace', balance={v1})" in view
+    assert "records consumed: 4" in view  # her opening and the three records sent by hand
+    assert "counters: {'applied': 30003, 'dead_letters': 1}" in view
+
+    # The fee is the third of her records in her partition, after every sample record there.
+    partition = kafka_partition(ada)
+    before = sum(1 for row in sample_rows(30_000) if kafka_partition(row["AccId"]) == partition)
+    stored = _text(_cell(nb, "new_code.send(TOPIC"))
+    offsets = [before + 1, before + 2, before + 3]  # after her CreateEvent at `before`
+    for offset in offsets:
+        assert f"stored in partition {partition}, offset {offset}" in stored
+    letters = _text(_cell(nb, "for letter in dead_letters(settings)"))
+    source = f"nb07.banku-transactions/{partition}/{offsets[1]}"
+    assert f"{source} -> unknown event Type 'FeeCharged'" in letters
+    assert '"Type":"FeeCharged","Amount":150' in letters
+    write_side = _text(_cell(nb, "the version-1 write side thinks"))
+    assert f"the version-1 write side thinks Ada has {v1} cents" in write_side
+
+
+def test_07_the_old_log_through_the_new_code_gives_the_same_balances():
+    nb = _notebook(VERSIONS)
+    versions = _text(_cell(nb, "log = read_v2()"))
+    # v1: the sample, her opening (the kit's header) and the Go deposit (no header); v2: two.
+    assert f"records by schema version: {{1: {30_000 + 2}, 2: 2}}" in versions
+    shown = _text(_cell(nb, "v2_balances = fold_v2("))
+    sample_accounts = len(balances_by_hand(sample_rows(30_000)))
+    assert f"{sample_accounts} of {sample_accounts + 1} accounts: the same balance" in shown
+    v2 = ADA_MEMO - ADA_FEE + ADA_GO
+    assert f"Ada Lovelace: kit's view {ADA_MEMO + ADA_GO} cents, version 2 {v2} cents" in shown
+
+
+def test_07_exercise_1_version_3():
+    shown = _text(_cell(_notebook(VERSIONS), "def upcast_v3", tag=authoring.SOLUTION_TAG))
+    movements = sum(1 for row in sample_rows(30_000) if row["Type"] != "CreateEvent")
+    movements += 3 + 1  # Ada's deposit, fee and Go deposit; the version-3 withdrawal
+    assert f"{movements} movements: {movements} with a Note, 0 with a Memo" in shown
+    assert f"Ada in version 3: {ADA_MEMO - ADA_FEE + ADA_GO - 400} cents" in shown
+
+
+def test_07_a_new_bank_starts_from_the_snapshot_the_loader_left():
+    shown = _text(_cell(_notebook(VERSIONS), "with Bank(settings) as fresh"))
+    # The sample, Ada's four records, the exercise's version-3 withdrawal.
+    ends = 30_000 + 4 + 1
+    found = re.search(rf"started from a snapshot and read (\d+) of the {ends} records", shown)
+    assert found and 0 < int(found.group(1)) <= ends - 20_000  # a snapshot at >= 20,000
+
+
+def test_07_cold_starts_read_the_tail_with_a_snapshot_and_everything_without():
+    nb = _notebook(VERSIONS)
+    table = _text(next(c for c in nb.cells
+                       if c.cell_type == "code" and c.source.strip() == "reads"))
+    for length in LENGTHS:
+        line = next(row for row in table.splitlines() if row.split()[:1] == [str(length)])
+        assert line.split() == [str(length), "a", "snapshot", "1000", "offset", "zero", str(length)]
+
+
+def test_07_the_snapshot_positions_are_the_generated_log_per_partition():
+    from banku.lab import sample
+
+    rows = sample.generate(seed=8, events=LENGTHS[-1])
+    per_partition = Counter(kafka_partition(row["AccId"]) for row in rows)
+    shown = _text(_cell(_notebook(VERSIONS), "value = keeper.log.latest_snapshot()"))
+    positions = {str(p): per_partition[p] for p in range(3)}
+    assert f"positions: {positions}" in shown
+    assert "accounts: 50" in shown and "checksum: True" in shown
+
+
+def test_07_refused_snapshots_are_one_warning_and_a_full_fold():
+    nb = _notebook(VERSIONS)
+    garbage = _cell(nb, 'value=b"not a snapshot"')
+    assert ("WARNING banku.snapshots: Ignoring the snapshot of nb07-cold.banku-transactions: it"
+            " is corrupt (not the gzip'd JSON a snapshot is); folding the whole log instead."
+            ) in _text(garbage)
+    assert f"started from offset zero, read {LENGTHS[-1]} records" in _text(garbage)
+    forged = _text(_cell(nb, "tampered_body", tag=authoring.SOLUTION_TAG))
+    assert "it is corrupt (its checksum does not match)" in forged
+    assert f"started from offset zero, read {LENGTHS[-1]} records" in forged
+    assert "the fake million is in its ledger: False" in forged
+
+
+def test_07_compaction_is_on_the_snapshots_topic_only():
+    shown = _text(_cell(_notebook(VERSIONS), "describe_configs"))
+    assert re.search(r"nb07-cold\.banku-transactions\s+cleanup\.policy=delete"
+                     r"\s+retention\.ms=-1", shown)
+    assert re.search(r"nb07-cold\.banku-snapshots\s+cleanup\.policy=compact", shown)
+    # Four snapshots and four tombstones in the loop, the one shown, the garbage.
+    assert "records in the snapshots topic so far: 10" in shown
+
+
+def test_07_the_learner_writes_version_2_by_hand_and_reads_the_headers():
+    code = "\n".join(_learner_code(_notebook(VERSIONS)))
+    assert "KafkaProducer(" in code and "headers=V2" in code and 'b"2"' in code
+    assert '"Type": "FeeCharged"' in code and '"Memo":' in code
+    assert "def upcast(event, version)" in code and "record.headers" in code
+    assert "value=None" in code  # the tombstone
+    markdown = _markdown(_notebook(VERSIONS))
+    for words in ("**tolerant\n  reader**", "**upcaster**", "**schema version**",
+                  "**schema registry**", "**cold start**", "**snapshot**", "**tombstone**",
+                  "**Compaction**"):
+        assert words.replace("\n  ", " ") in markdown.replace("\n  ", " "), words
+
+
+# --- 08: forgetting ---------------------------------------------------------------------------
+# The lesson's money, by hand: five deposits of 50,000 + 10,000 n, two transfers, a withdrawal.
+PEOPLE = ["Ada Lovelace", "Grace Hopper", "Katherine Johnson", "Margaret Hamilton", "Hedy Lamarr"]
+
+
+def _expected_balances() -> dict[str, int]:
+    balances = {name: 50_000 + 10_000 * n for n, name in enumerate(PEOPLE)}
+    balances["Ada Lovelace"] -= 15_000
+    balances["Grace Hopper"] += 15_000
+    balances["Hedy Lamarr"] -= 2_500
+    balances["Ada Lovelace"] += 2_500
+    balances["Katherine Johnson"] -= 4_000
+    return balances | {"Alan Turing": 5_000}
+
+
+def _table(shown: str) -> dict[str, int]:
+    rows = {}
+    for line in shown.splitlines()[1:]:
+        found = re.fullmatch(r"\s*\d+\s+(.+?)\s+(\d+)", line)
+        if found:
+            rows[found.group(1)] = int(found.group(2))
+    return rows
+
+
+def test_08_the_view_shows_the_names_then_forgets_ada_and_keeps_every_balance():
+    nb = _notebook(FORGETTING)
+    expected = _expected_balances()
+    assert _table(_text(_cell(nb, "balances_before = view.balances()"))) == expected
+    after = _table(_text(_cell(nb, "print(\"replayed:\", projector.replay()")))
+    assert after == {("(forgotten)" if k == "Ada Lovelace" else k): v for k, v in expected.items()}
+
+
+def test_08_no_sealed_name_in_the_raw_bytes_and_the_ciphertext_counted():
+    nb = _notebook(FORGETTING)
+    before = _text(_cell(nb, "raw = everything()"))
+    for name in PEOPLE:
+        assert f"{name!r:22} in the raw bytes: False" in before
+    assert f"{'Alan Turing'!r:22} in the raw bytes: True" in before
+    # Each sealed name is in its CreateEvent, and twice in the snapshot: in the ledger's names
+    # and in the CreateEvent its command ids remember.
+    assert f"sealed names in the raw bytes: {3 * len(PEOPLE)}" in before
+    after = _text(_cell(nb, "raw_after = everything()"))
+    assert "b'Ada Lovelace' in the raw bytes: False" in after
+    assert f"sealed names in the raw bytes: {3 * len(PEOPLE)} (as before)" in after
+    stored = _text(_cell(nb, "opening = next("))
+    assert re.search(r'"AccName":"enc:v1:[A-Za-z0-9_-]{39,}"', stored)
+    assert "header banku.schema: 1" in stored
+
+
+def test_08_aes_gcm_adds_a_16_byte_tag_and_refuses_every_change():
+    nb = _notebook(FORGETTING)
+    assert "28 bytes sealed = 12 of name + 16 of tag" in _text(_cell(nb, "sealed = aead.encrypt("))
+    refused = _text(_cell(nb, "def attempt("))
+    assert refused.count("InvalidTag, refused") == 3
+
+
+def test_08_forget_and_the_wrong_uses_are_one_line_each():
+    nb = _notebook(FORGETTING)
+    forgot = _text(_cell(nb, "forgot = banku_cli(\"forget\", ada)"))
+    assert re.search(rf"exit 0: Forgot the name of account {UUID}: its key is destroyed \(Redis is"
+                     r" rewriting its append-only file", forgot)
+    assert "name='(forgotten)', balance=37500" in forgot
+    wrong = _text(_cell(nb, "nobody = banku_cli("))
+    lines = [line for line in wrong.splitlines() if line.strip()]
+    assert len(lines) == 3 and all(line.startswith("exit 1: banku: ") for line in lines)
+    assert "There is no account" in lines[0] and "already forgotten" in lines[1]
+    assert "written in the clear" in lines[2]
+    lost = _cell(nb, "r.hdel(KEYS, katherine)")
+    assert "name='(name unavailable: no key)', balance=66000" in _text(lost)
+    assert "WARNING banku.names: No key for the sealed name of account" in _text(lost)
+    assert "name='Katherine Johnson', balance=66000" in _text(_cell(nb, "r.hset(KEYS, katherine"))
+
+
+def test_08_exercise_grace_is_forgotten_and_no_key_left_opens_her_name():
+    shown = _text(_cell(_notebook(FORGETTING), "her_sealed_name", tag=authoring.SOLUTION_TAG))
+    assert f"name='(forgotten)', balance={_expected_balances()['Grace Hopper']})" in shown
+    # Five sealed accounts; Ada and Grace forgotten; Katherine's key put back.
+    assert f"keys tried: {len(PEOPLE) - 2}, keys that open her name: 0" in shown
+
+
+def test_08_the_learner_reads_raw_bytes_and_seals_with_associated_data():
+    nb = _notebook(FORGETTING)
+    code = "\n".join(_learner_code(nb))
+    assert "KafkaConsumer(" in code and "record.headers" in code and "seek_to_beginning" in code
+    assert "AESGCM(" in code and "account.encode()" in code and "InvalidTag" in code
+    assert '"forget"' in code and "encrypt_names=True" in code
+    markdown = _markdown(nb)
+    assert "**Crypto-shredding**" in markdown and "**AEAD**" in markdown
+    assert "**Associated data**" in markdown and "every name is gone" in markdown
+    assert "Article 17" in markdown and "backups" in markdown
+
+
+# --- both -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", LESSONS)
+def test_the_lesson_has_the_skeleton_and_exercises_with_solutions(name):
+    nb = _notebook(name)
+    headings = [line for c in nb.cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    for wanted in ("## Overview", "## Prerequisites", "## Time to learn", "## Imports",
+                   "## Summary", "## What's next"):
+        assert wanted in headings, wanted
+    assert nb.cells[0].source.startswith(f"# {name[:2]} · ")
+    assert authoring.check_exercises(nb, name) >= 1
+    for index, cell in enumerate(nb.cells):
+        if authoring.EXERCISE_TAG in _tags(cell):
+            assert authoring.SOLUTION_TAG in _tags(nb.cells[index + 1]), "the solution follows"
+            assert "assert" in nb.cells[index + 1].source
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_cells_whose_output_cannot_repeat_assert_what_they_show(name):
+    for cell in _notebook(name).cells:
+        if "nbval-ignore-output" in _tags(cell):
+            assert "assert" in cell.source, cell.source[:80]
+
+
+def test_07_has_a_picture_of_cold_starts():
+    cell = _cell(_notebook(VERSIONS), "ax.plot(seconds.index")
+    assert any("image/png" in o.get("data", {}) for o in cell.outputs)
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_the_lesson_links_the_glossary(name):
+    nb = _notebook(name)
+    assert "(GLOSSARY.md)" in nb.cells[0].source
+    prerequisites = next(c.source for c in nb.cells if "## Prerequisites" in c.source)
+    assert "[Glossary](GLOSSARY.md)" in prerequisites
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_the_glossary_terms_first_used_here_are_explained_here(name):
+    text = (_markdown(_notebook(name)) + "\n".join(_learner_code(_notebook(name)))).lower()
+    terms = [term for term, _, where in _glossary_rows() if where.startswith(f"[{name[:2]}]")]
+    assert len(terms) >= 8
+    for term in terms:
+        words = [w for w in re.split(r"[`()/]| \(", term) if w.strip()]
+        assert any(w.strip().lower() in text for w in words), (name, term)
