@@ -318,7 +318,7 @@ def test_three_brokers_answer_on_their_own_ports(cluster):
         assert stack.port_open(plan.broker_port(node))
     # Any node bootstraps a client.
     assert stack.kafka_broker_count(
-        Settings(bootstrap_servers="127.0.0.1:49096", redis_url=cluster.redis_url)) == 3
+        Settings(bootstrap_servers=f"127.0.0.1:{first + 4}", redis_url=cluster.redis_url)) == 3
 
 
 def test_three_brokers_topic_is_replicated_three_times_with_min_isr_two(cluster):
