@@ -61,9 +61,12 @@ class KafkaEventLog:
 
     def _ready(self) -> PartitionMap:
         if self._partitions is None:
-            ensure_topic(self.settings, self.topic)
             self._reader = make_reader(self.settings)
             with kafka_errors(self.settings, f"topic {self.topic}"):
+                # One metadata request says whether the topic exists; only a missing topic
+                # needs the admin client (a bootstrap of its own) to create it.
+                if not self._reader.partitions_for_topic(self.topic):
+                    ensure_topic(self.settings, self.topic)
                 count = len(partitions_of(self._reader, self.topic))
             if not count:
                 raise kafka_down(self.settings)
@@ -237,15 +240,27 @@ class KafkaFeeds:
     def __init__(self, settings: Settings, group_id: str, options: dict[str, object]) -> None:
         self.settings, self.group_id, self.options = settings, group_id, options
         self.topic = settings.topic_name
+        self._reader: KafkaConsumer | None = None  # for end offsets, kept: one bootstrap
+        self._topic_ready = False
+        self._count = 0
 
     def _consumer(self) -> KafkaConsumer:
-        ensure_topic(self.settings)
         with kafka_errors(self.settings, f"group {self.group_id}"):
-            return KafkaConsumer(**self.settings.kafka_options(), group_id=self.group_id,
-                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                 isolation_level="read_committed",
-                                 reconnect_backoff_max_ms=defaults.RECONNECT_BACKOFF_MAX_MS,
-                                 **self.options)
+            consumer = KafkaConsumer(**self.settings.kafka_options(), group_id=self.group_id,
+                                     enable_auto_commit=False, auto_offset_reset="earliest",
+                                     isolation_level="read_committed",
+                                     reconnect_backoff_max_ms=defaults.RECONNECT_BACKOFF_MAX_MS,
+                                     **self.options)
+            if not self._topic_ready:
+                # Only a missing topic needs the admin client (a bootstrap of its own).
+                if not consumer.partitions_for_topic(self.topic):
+                    ensure_topic(self.settings)
+                self._topic_ready = True
+            self._count = len(partitions_of(consumer, self.topic))
+        return consumer
+
+    def partition_count(self) -> int:
+        return self._count or len(self.end_offsets())
 
     def group(self, listener: Assignment) -> KafkaFeed:
         """Join the consumer group: partitions are assigned, and taken away, by rebalances."""
@@ -268,9 +283,18 @@ class KafkaFeeds:
         return feed
 
     def end_offsets(self) -> dict[int, int]:
-        from .kafka_io import end_offsets
+        if self._reader is None:
+            self._reader = make_reader(self.settings)
+        with kafka_errors(self.settings, f"topic {self.topic}"):
+            parts = partitions_of(self._reader, self.topic, timeout=5.0)
+            if not parts:
+                return {}
+            return {tp.partition: off for tp, off in self._reader.end_offsets(parts).items()}
 
-        return end_offsets(self.settings, self.topic)
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 class KafkaDeadLetters:

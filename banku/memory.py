@@ -86,6 +86,9 @@ class MemoryLog:
         pass
 
     # --- Feeds ---------------------------------------------------------------------------------
+    def partition_count(self) -> int:
+        return self.partitions
+
     def group(self, listener: Assignment) -> MemoryFeed:
         return MemoryFeed(self, listener, range(self.partitions))
 

@@ -14,7 +14,7 @@ projector, so both always agree on which records count.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .config import PARTITIONS
@@ -36,23 +36,23 @@ def part_limit(partitions: int = PARTITIONS) -> int:
     return INT64_MAX // max(1, partitions)
 
 
-def fact_refusal(event: Event, partition: int, parts: Mapping[tuple[str, int], int],
-                 opened: Mapping[tuple[str, int], object] | set[tuple[str, int]],
-                 limit: int) -> str | None:
+def fact_refusal(event: Event, partition: int, shares: Mapping[str, int],
+                 opened: Container[str], limit: int,
+                 changes: list[tuple[str, int]] | None = None) -> str | None:
     """Why a well-formed event in ``partition`` cannot be applied to the view (None: it can).
 
-    ``parts`` maps (account, partition) to that partition's share of the balance so far, and
-    ``opened`` holds (account, partition) for every account already opened in a partition.
-    Only this partition's entries are read, so the answer does not depend on how partitions
-    interleave.
+    ``shares`` holds *this partition's* share of each account's balance so far and ``opened``
+    the accounts already opened in this partition: nothing from another partition is read, so
+    the answer does not depend on how partitions interleave. ``changes`` is
+    `balance_changes(event)`, when the caller has it already.
     """
-    if isinstance(event, CreateEvent):
-        if (event.acc_id, partition) in opened:
+    if type(event) is CreateEvent:
+        if event.acc_id in opened:
             return f"account {event.acc_id} was already opened in partition {partition}"
         return None
-    for account_id, delta in balance_changes(event):
-        share = parts.get((account_id, partition), 0) + delta
-        if not -limit <= share <= limit:
+    get = shares.get
+    for account_id, delta in balance_changes(event) if changes is None else changes:
+        if not -limit <= get(account_id, 0) + delta <= limit:
             return (f"it would move account {account_id}'s balance beyond ±{limit} cents within"
                     f" partition {partition}, more than the view can add up")
     return None
@@ -86,15 +86,16 @@ class Receipt:
 class Ledger:
     """Names and balances of every account, folded from events (the command side's memory).
 
-    Beside each balance it keeps each partition's share of it (``parts``) and where each account
-    was opened (``opened``), so that it applies exactly the records the projector applies, and
-    the most recent command ids (``commands``), so that a retried command finds its first outcome.
+    Beside each balance it keeps each partition's share of it (``shares[partition][account]``)
+    and the accounts opened in each partition (``opened[partition]``), so that it applies exactly
+    the records the projector applies, and the most recent command ids (``commands``), so that a
+    retried command finds its first outcome.
     """
 
     names: dict[str, str] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=dict)
-    parts: dict[tuple[str, int], int] = field(default_factory=dict)
-    opened: dict[tuple[str, int], None] = field(default_factory=dict)
+    shares: dict[int, dict[str, int]] = field(default_factory=dict)
+    opened: dict[int, set[str]] = field(default_factory=dict)
     named_in: dict[str, int] = field(default_factory=dict)  # account -> partition of its name
     commands: OrderedDict[str, Receipt] = field(default_factory=OrderedDict)
     partitions: int = PARTITIONS
@@ -109,7 +110,8 @@ class Ledger:
 
     def refusal(self, event: Event, partition: int) -> str | None:
         """Why the projector would not apply ``event`` in ``partition`` (None: it would)."""
-        return fact_refusal(event, partition, self.parts, self.opened, self.limit)
+        return fact_refusal(event, partition, self.shares.get(partition, {}),
+                            self.opened.get(partition, ()), self.limit)
 
     def apply(self, event: Event, partition: int | None = None) -> bool:
         """Fold one event in. With its partition, a record the projector would refuse is left
@@ -123,18 +125,18 @@ class Ledger:
             else:
                 # Opened in several partitions (only another producer could do that): the name
                 # shown is the one given in the lowest partition, whatever order they arrive in.
-                self.opened[(account_id, partition)] = None
+                self.opened.setdefault(partition, set()).add(account_id)
                 if partition < self.named_in.get(account_id, partition + 1):
                     self.named_in[account_id] = partition
                     self.names[account_id] = event.acc_name
             self.balances.setdefault(account_id, 0)
             return True
-        balances, parts = self.balances, self.parts
+        balances = self.balances
+        shares = self.shares.setdefault(partition, {}) if partition is not None else None
         for account_id, delta in balance_changes(event):
             balances[account_id] = balances.get(account_id, 0) + delta
-            if partition is not None:
-                key = (account_id, partition)
-                parts[key] = parts.get(key, 0) + delta
+            if shares is not None:
+                shares[account_id] = shares.get(account_id, 0) + delta
         return True
 
     def remember(self, command_id: str, receipt: Receipt) -> None:
@@ -151,7 +153,7 @@ class Ledger:
 
     def share(self, account_id: str, partition: int) -> int:
         """This partition's share of the account's balance."""
-        return self.parts.get((account_id, partition), 0)
+        return self.shares.get(partition, {}).get(account_id, 0)
 
 
 def fold(events: Iterable[Event]) -> Ledger:

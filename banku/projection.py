@@ -53,10 +53,10 @@ class Projection:
     def __init__(self, partitions: int) -> None:
         self.limit = part_limit(partitions)
         self.expected: dict[int, int] = {}  # partition -> position stored in the view (-1: none)
-        # What the view holds for the owned partitions, loaded when first needed.
-        self._shares: dict[tuple[str, int], int] = {}
-        self._opened: set[tuple[str, int]] = set()
-        self._loaded: set[tuple[str, int]] = set()
+        # What the view holds for the owned partitions, loaded when first needed:
+        # partition -> account -> share, and partition -> accounts opened there.
+        self._shares: dict[int, dict[str, int]] = {}
+        self._opened: dict[int, set[str]] = {}
 
     # --- ownership ---------------------------------------------------------------------------
     def assigned(self, partitions: Iterable[int], stored: dict[int, int]) -> dict[int, int]:
@@ -78,12 +78,10 @@ class Projection:
         self.expected.clear()
         self._shares.clear()
         self._opened.clear()
-        self._loaded.clear()
 
     def _drop(self, partition: int) -> None:
-        self._shares = {k: v for k, v in self._shares.items() if k[1] != partition}
-        self._opened = {k for k in self._opened if k[1] != partition}
-        self._loaded = {k for k in self._loaded if k[1] != partition}
+        self._shares.pop(partition, None)
+        self._opened.pop(partition, None)
 
     # --- one batch ---------------------------------------------------------------------------
     def build(self, polled: dict[int, list[Record]], load: Loader,
@@ -100,67 +98,69 @@ class Projection:
                 records = [r for r in records if r.offset >= expected]
                 if not records:
                     continue
-            decoded: list[tuple[Record, Event | None, str]] = []
+            # Records that are not events cannot change anything: straight to the dead letters.
+            # The others are decided below, in order, once the shares they touch are known.
+            decoded: list[tuple[Record, Event]] = []
+            known = self._shares.setdefault(partition, {})
             needed: set[str] = set()
             for record in records:
                 try:
                     event = decode(record.value)
                 except EventDecodeError as exc:
-                    decoded.append((record, None, str(exc)))
+                    dead.append((record, str(exc)))
                     continue
-                decoded.append((record, event, ""))
-                needed.add(event.acc_id)
-                if isinstance(event, TransferEvent):
+                decoded.append((record, event))
+                if event.acc_id not in known:
+                    needed.add(event.acc_id)
+                if type(event) is TransferEvent and event.target_id not in known:
                     needed.add(event.target_id)
-            self._load(partition, needed, load)
+            if needed:
+                self._load(partition, needed, load)
             self._decide(partition, decoded, batch, dead)
             batch.positions[partition] = (expected, records[-1].offset + 1)
         batch.dead_letters = len(dead)
         return batch, dead
 
     def _load(self, partition: int, accounts: set[str], load: Loader) -> None:
-        missing = [a for a in accounts if (a, partition) not in self._loaded]
-        if not missing:
-            return
-        shares, opened = load(partition, missing)
-        for account_id in missing:
-            key = (account_id, partition)
-            self._shares[key] = shares.get(account_id, 0)
-            if account_id in opened:
-                self._opened.add(key)
-            self._loaded.add(key)
+        shares, opened = load(partition, accounts)
+        known = self._shares.setdefault(partition, {})
+        for account_id in accounts:
+            known[account_id] = shares.get(account_id, 0)
+        self._opened.setdefault(partition, set()).update(opened)
 
-    def _decide(self, partition: int, decoded: list[tuple[Record, Event | None, str]],
+    def _decide(self, partition: int, decoded: list[tuple[Record, Event]],
                 batch: Batch, dead: list[tuple[Record, str]]) -> None:
         # Work on copies of this partition's shares: the cache only changes once the batch is in.
-        shares = {k: v for k, v in self._shares.items() if k[1] == partition}
-        opened = {k for k in self._opened if k[1] == partition}
-        deltas, share_deltas = batch.deltas, batch.shares
-        limit = self.limit
-        for record, event, reason in decoded:
-            if event is None:
-                dead.append((record, reason))
-                continue
-            refusal = fact_refusal(event, partition, shares, opened, limit)
+        before = self._shares[partition]
+        shares = dict(before)
+        opened = set(self._opened.get(partition, ()))
+        deltas, limit = batch.deltas, self.limit
+        applied = 0
+        for record, event in decoded:
+            changes = balance_changes(event)
+            refusal = fact_refusal(event, partition, shares, opened, limit, changes)
             if refusal is not None:
                 dead.append((record, f"cannot be applied: {refusal}"))
                 continue
-            if isinstance(event, CreateEvent):
-                opened.add((event.acc_id, partition))
+            if type(event) is CreateEvent:
+                opened.add(event.acc_id)
                 batch.opens.append((event.acc_id, partition, event.acc_name))
-            for account_id, delta in balance_changes(event):
-                key = (account_id, partition)
-                shares[key] = shares[key] + delta
-                share_deltas[key] = share_deltas.get(key, 0) + delta
+            for account_id, delta in changes:
+                shares[account_id] = shares[account_id] + delta
                 deltas[account_id] = deltas.get(account_id, 0) + delta
-            batch.applied += 1
+            applied += 1
+        batch.applied += applied
+        for account_id, share in shares.items():
+            if share != before[account_id]:
+                batch.shares[(account_id, partition)] = share - before[account_id]
 
     def applied(self, batch: Batch) -> None:
         """The view holds the batch now: move the positions and the cached shares on."""
         for partition, (_, nxt) in batch.positions.items():
             if partition in self.expected:
                 self.expected[partition] = nxt
-        for key, delta in batch.shares.items():
-            self._shares[key] = self._shares.get(key, 0) + delta
+        for (account_id, partition), delta in batch.shares.items():
+            known = self._shares.setdefault(partition, {})
+            known[account_id] = known.get(account_id, 0) + delta
         for account_id, partition, _ in batch.opens:
-            self._opened.add((account_id, partition))
+            self._opened.setdefault(partition, set()).add(account_id)

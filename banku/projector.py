@@ -41,9 +41,9 @@ log = logging.getLogger("banku.projector")
 
 def _release(held: dict) -> None:
     """Close whatever a projector still holds (also run when it is garbage collected)."""
-    for name in ("feed", "dead", "view"):
+    for name in ("feed", "feeds", "dead", "view"):
         resource = held.pop(name, None)
-        if resource is not None:
+        if resource is not None and hasattr(resource, "close"):
             try:
                 resource.close()
             except Exception:  # noqa: BLE001 - releasing must not raise
@@ -105,7 +105,7 @@ class Projector:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         # Whatever this projector holds is released when it is closed, or garbage collected.
-        self._held: dict = {"view": view, "dead": dead_letters}
+        self._held: dict = {"view": view, "dead": dead_letters, "feeds": feeds}
         self._finalizer = weakref.finalize(self, _release, self._held)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -125,7 +125,6 @@ class Projector:
     def _open_feed(self, group: bool) -> Feed:
         if self._feed is None:
             self.view.positions()  # Redis must answer before we take partitions from anyone
-            self._projection()
             self._feed = self.feeds.group(self) if group else self.feeds.every_partition(self)
             self._held["feed"] = self._feed
         return self._feed
@@ -141,7 +140,7 @@ class Projector:
     # --- rebalance callbacks (run inside poll) ---------------------------------------------
     def _projection(self) -> Projection:
         if self.projection is None:
-            self.projection = Projection(max(1, len(self.feeds.end_offsets())))
+            self.projection = Projection(max(1, self.feeds.partition_count()))
         return self.projection
 
     def assigned(self, partitions: list[int]) -> dict[int, int]:
@@ -253,18 +252,18 @@ class Projector:
             raise BankuError("This projector runs in the background; call stop() first.")
         if self._feed is not None:
             self._close_feed()  # a group membership from poll_once: leave, then own everything
-        ends = self.end_offsets()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            stored = self.view.positions()
-            bar = tqdm(total=sum(max(0, end - max(0, stored.get(p, 0)))
-                                 for p, end in ends.items()), unit="event", desc="projecting")
-        done = 0
         deadline = time.monotonic() + timeout
         feed = self._open_feed(group=False)
+        bar = None
+        done = 0
         try:
+            ends = feed.end_offsets()  # as they are now: what "caught up" means for this call
+            if progress:
+                from tqdm.auto import tqdm
+
+                stored = self.view.positions()
+                bar = tqdm(total=sum(max(0, end - max(0, stored.get(p, 0)))
+                                     for p, end in ends.items()), unit="event", desc="projecting")
             while not self._reached(ends):
                 if time.monotonic() > deadline:
                     raise ServiceUnavailable(

@@ -44,8 +44,8 @@ def to_bytes(ledger: Ledger, positions: dict[int, int], topic_id: str) -> bytes:
         "positions": {str(p): o for p, o in positions.items()},
         "names": ledger.names,
         "balances": ledger.balances,
-        "parts": [[a, p, v] for (a, p), v in ledger.parts.items()],
-        "opened": [[a, p] for (a, p) in ledger.opened],
+        "shares": [[a, p, v] for p, shares in ledger.shares.items() for a, v in shares.items()],
+        "opened": [[a, p] for p, accounts in ledger.opened.items() for a in accounts],
         "named_in": ledger.named_in,
         "commands": [[cid, r.partition, r.offset, r.timestamp_ms, encode(r.event).decode()]
                      for cid, r in ledger.commands.items() if r.offset >= 0],
@@ -79,8 +79,10 @@ def from_bytes(value: bytes | None, topic_id: str, ends: dict[int, int],
     ledger = Ledger.empty(body["partitions"])
     ledger.names.update(body["names"])
     ledger.balances.update(body["balances"])
-    ledger.parts.update({(a, p): v for a, p, v in body["parts"]})
-    ledger.opened.update({(a, p): None for a, p in body["opened"]})
+    for account_id, partition, share in body["shares"]:
+        ledger.shares.setdefault(partition, {})[account_id] = share
+    for account_id, partition in body["opened"]:
+        ledger.opened.setdefault(partition, set()).add(account_id)
     ledger.named_in.update(body["named_in"])
     for cid, partition, offset, timestamp, wire in body["commands"]:
         ledger.remember(cid, Receipt(decode(wire.encode()), partition, offset, timestamp, cid))

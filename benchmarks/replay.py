@@ -1,7 +1,7 @@
 """Replay from offset zero: the kit's projector against two other ways of reading the same topic.
 
 * the ceiling: kafka-python consuming the topic and doing nothing with the records, with the
-  projector's own fetch options (`banku.projector.FETCH_OPTIONS`);
+  projector's own fetch options (`banku.defaults.PROJECTOR_FETCH`);
 * the Go tutorial's way: one event at a time (fetch the account hash, write it back, commit).
 
 The bare consumer and the projector are alternated round after round, each with a new consumer
@@ -14,12 +14,12 @@ import json
 import time
 
 import redis
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from banku import Projector
 from banku.config import Settings
 from banku.model import fold
-from banku.projector import FETCH_OPTIONS
+from banku.defaults import PROJECTOR_FETCH as FETCH_OPTIONS
 from banku.read_model import ReadModel
 
 from .common import Result, Sizes, fresh, load_log, median, stopwatch, synthetic_log, unique
@@ -30,16 +30,21 @@ MB = 1024 * 1024
 
 
 def bare_consume(settings: Settings, total: int, **options: object) -> tuple[float, float]:
-    """Wall and CPU seconds for a kafka-python consumer in a new group to receive ``total``."""
+    """Wall and CPU seconds for a kafka-python consumer owning every partition (as the kit's
+    one-shot replay does, no group to join) to receive ``total`` records from offset 0."""
     config: dict[str, object] = dict(
-        group_id=settings.group_id(unique("banku-bench-bare")),
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     config.update(options)
     deadline = time.monotonic() + 600
     cpu = time.process_time()
     with stopwatch() as elapsed:
-        consumer = KafkaConsumer(settings.topic_name, **settings.kafka_options(), **config)
+        consumer = KafkaConsumer(**settings.kafka_options(), **config)
+        parts = [TopicPartition(settings.topic_name, p)
+                 for p in sorted(consumer.partitions_for_topic(settings.topic_name))]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
         seen = 0
         while seen < total:
             if time.monotonic() > deadline:

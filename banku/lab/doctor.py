@@ -12,7 +12,7 @@ from ..config import Settings
 from ..errors import StackError
 
 PACKAGES = ["kafka-python", "crc32c", "redis", "pandas", "matplotlib", "ipywidgets", "tqdm",
-            "cryptography", "jupyterlab"]
+            "cryptography", "orjson", "jupyterlab"]
 
 
 @dataclass(frozen=True)

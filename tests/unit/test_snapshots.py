@@ -45,7 +45,7 @@ def test_a_cold_start_from_a_snapshot_knows_what_a_full_fold_knows():
     refolded = Bank(Settings(), log=log, view=MemoryView())
     refolded.state._start_from_snapshot = lambda: None  # the full fold, for comparison
     refolded._catch_up()
-    for field in ("names", "balances", "parts", "opened", "named_in"):
+    for field in ("names", "balances", "shares", "opened", "named_in"):
         assert getattr(warm.ledger, field) == getattr(refolded.ledger, field), field
     # The snapshot carried the command ids: a retry after the cold start writes nothing.
     before = sum(log.end_offsets().values())
