@@ -253,6 +253,7 @@ class Projector:
             raise BankuError("This projector runs in the background; call stop() first.")
         if self._feed is not None:
             self._close_feed()  # a group membership from poll_once: leave, then own everything
+        self.view.positions()  # Redis answers, and lets us in, before anything else is asked
         ends = self.end_offsets()
         bar = None
         if progress:

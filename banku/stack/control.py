@@ -86,12 +86,14 @@ def _plan_redis(settings: Settings, plan: StackPlan, needs: _Needs) -> None:
 def _plan_kafka(settings: Settings, plan: StackPlan, brokers: int, needs: _Needs,
                 log: Log) -> None:
     answering, problem = kafka_check(settings)
-    if isinstance(problem, LoginRefused) and any(kafka_pid(plan, n) for n in NODES):
-        raise StackError(
-            f"{problem} The broker on port {plan.kafka_port} was started with other"
-            " credentials: `banku stack down`, then `banku stack up` restarts it with the ones"
-            " in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD."
-        )
+    if isinstance(problem, LoginRefused):
+        if any(kafka_pid(plan, n) for n in NODES):
+            raise StackError(
+                f"{problem} The broker on port {plan.kafka_port} was started with other"
+                " credentials: `banku stack down`, then `banku stack up` restarts it with the"
+                " ones in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD."
+            )
+        raise StackError(f"{problem} (That broker was not started by `banku stack up` here.)")
     needs.kafka = answering < brokers
     if not needs.kafka:
         return

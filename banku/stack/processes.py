@@ -113,6 +113,8 @@ def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
     plan.node_dir(node).mkdir(parents=True, exist_ok=True)
     props = plan.node_dir(node) / "server.properties"
     props.write_text(server_properties(plan, node))
+    if plan.room:
+        props.chmod(0o600)  # it holds the broker's own passwords
     format_storage(plan, node, cluster_id, libs)
     logfile = open(plan.kafka_log(node), "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
@@ -146,7 +148,7 @@ def start_redis(plan: StackPlan) -> int:
         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
         "--logfile", str(plan.redis_log),
     ]
-    acl_file = plan.redis_dir / "users.acl"
+    acl_file = plan.redis_acl_file
     if acl_file.exists():  # a workshop stack: one Redis user per learner, passwords in the file
         args += ["--aclfile", str(acl_file)]
     elif plan.redis_password:
