@@ -20,10 +20,8 @@ read it to start the broker with the right logins (`banku.stack.plan.RoomKeys`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,49 +31,13 @@ from ..config import Settings
 from ..errors import StackError
 from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
 from ..stack.plan import StackPlan
+from .room_access import Login, add_logins, initial_acl_file, new_password
 
 Log = Callable[[str], None]
-
-# The Redis commands the kit needs (the view, its Lua step, resets of one's own namespace), and
-# nothing that reaches beyond one's keys: no SCAN/KEYS (they list everybody's key names), no
-# FLUSHALL, CONFIG, CLIENT KILL, SCRIPT FLUSH, MONITOR, DEBUG ...
-LEARNER_REDIS_COMMANDS = [
-    "+ping", "+echo", "+client|setname", "+client|getname", "+client|id", "+hello",
-    "+hget", "+hgetall", "+hset", "+hsetnx", "+hincrby", "+hmget", "+hexists", "+hdel",
-    "+hkeys", "+hlen", "+hvals",
-    "+sadd", "+srem", "+smembers", "+sismember", "+scard",
-    "+get", "+set", "+setnx", "+getdel", "+incr", "+incrby", "+mget", "+expire", "+ttl",
-    "+del", "+unlink", "+exists", "+type",
-    "+eval", "+evalsha", "+script|load", "+script|exists", "+@transaction",
-]
-
 
 def learner_name(number: int) -> str:
     """``learner-07``; three digits from the hundredth learner on (``learner-100``)."""
     return f"learner-{number:02d}"
-
-
-def owned_prefixes(name: str) -> list[str]:
-    """The name prefixes a learner owns: their namespace and its sub-namespaces."""
-    return [f"{name}.", f"{name}-"]
-
-
-def redis_key_patterns(name: str) -> list[str]:
-    return [f"~{name}:*", f"~{name}-*"]
-
-
-def _password() -> str:
-    return secrets.token_urlsafe(18)  # 24 characters of [A-Za-z0-9_-]: safe in URLs and files
-
-
-@dataclass
-class Login:
-    kafka: str
-    redis: str
-
-    @classmethod
-    def new(cls) -> Login:
-        return cls(_password(), _password())
 
 
 @dataclass
@@ -90,7 +52,7 @@ class RoomFile:
 
     @classmethod
     def new(cls) -> RoomFile:
-        return cls(_password(), _password(), Login.new())
+        return cls(new_password(), new_password(), Login.new())
 
     @classmethod
     def load(cls, plan: StackPlan) -> RoomFile | None:
@@ -162,81 +124,6 @@ def env_file_text(settings: Settings, who: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- the servers ----------------------------------------------------------------------------------
-def kafka_acls(name: str) -> list:
-    """The ACLs of one learner: prefixed, for their namespace and its sub-namespaces.
-
-    DESCRIBE is implied by each of these operations. Nothing on the cluster is granted: clients
-    need none (an idempotent producer needs only WRITE on a topic since Kafka 3).
-    """
-    from kafka.admin import (
-        ACL,
-        ACLOperation,
-        ACLPermissionType,
-        ACLResourcePatternType,
-        ResourcePattern,
-        ResourceType,
-    )
-
-    grants = [
-        (ResourceType.TOPIC, [ACLOperation.CREATE, ACLOperation.DELETE, ACLOperation.READ,
-                              ACLOperation.WRITE]),
-        (ResourceType.GROUP, [ACLOperation.READ, ACLOperation.DELETE]),
-        (ResourceType.TRANSACTIONAL_ID, [ACLOperation.WRITE]),
-    ]
-    return [ACL(f"User:{name}", "*", operation, ACLPermissionType.ALLOW,
-                ResourcePattern(kind, prefix, ACLResourcePatternType.PREFIXED))
-            for prefix in owned_prefixes(name) for kind, operations in grants
-            for operation in operations]
-
-
-def redis_acl_rules(name: str, password: str) -> list[str]:
-    return ["reset", "on", f">{password}", *redis_key_patterns(name), "resetchannels", "-@all",
-            *LEARNER_REDIS_COMMANDS]
-
-
-def initial_acl_file(room: RoomFile) -> str:
-    """users.acl before redis-server first starts: no default user, the instructor may do all."""
-    digest = hashlib.sha256(room.instructor.redis.encode()).hexdigest()
-    return ("user default off resetchannels -@all\n"
-            f"user {INSTRUCTOR_USER} on #{digest} ~* &* +@all\n")
-
-
-def add_logins(instructor: Settings, logins: dict[str, Login]) -> None:
-    """Create (or update) the learners' Kafka users, their ACLs and their Redis users; every
-    answer is checked, since the admin API reports failures instead of raising them."""
-    import redis
-    from kafka import KafkaAdminClient
-    from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
-
-    from ..diagnostics import kafka_errors, redis_errors
-
-    if not logins:
-        return
-    with kafka_errors(instructor, "the room's users"):
-        admin = KafkaAdminClient(**instructor.kafka_options(), request_timeout_ms=30_000)
-        try:
-            answers = admin.alter_user_scram_credentials([
-                UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_256, login.kafka)
-                for name, login in logins.items()])
-            failed = {user: error for user, error in answers.items() if error}
-            if failed or set(answers) != set(logins):
-                raise StackError(f"Kafka did not create the learners' logins: {failed or answers}")
-            created = admin.create_acls([acl for name in logins for acl in kafka_acls(name)])
-            if created.get("failed"):
-                raise StackError(f"Kafka refused some ACLs: {created['failed'][:3]}")
-        finally:
-            admin.close()
-    client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30)
-    try:
-        with redis_errors(instructor, "the room's Redis users"):
-            for name, login in logins.items():
-                client.execute_command("ACL", "SETUSER", name, *redis_acl_rules(name, login.redis))
-            client.execute_command("ACL", "SAVE")  # into users.acl: kept across restarts
-    finally:
-        client.close()
-
-
 def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_private(out / f"{INSTRUCTOR_USER}.env",
@@ -272,7 +159,7 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print) -> RoomFi
         room = RoomFile.new()
         room.save(plan)
         plan.redis_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(plan.redis_acl_file, initial_acl_file(room))
+        _write_private(plan.redis_acl_file, initial_acl_file(room.instructor.redis))
     instructor = instructor_settings(settings, room)
     stack.up(instructor, log=log)
     for number in range(1, learners + 1):
