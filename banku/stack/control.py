@@ -153,6 +153,11 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
     """Start Kafka and Redis unless they already answer; wait until both do."""
     plan = StackPlan.from_settings(settings, brokers)
     _check_brokers(plan, brokers)
+    if plan.room and not settings.kafka_username:
+        raise StackError(
+            f"The stack on port {plan.kafka_port} is a workshop room (logins required): source"
+            " the instructor's file (set -a; . DIR/instructor.env; set +a) or run `banku"
+            " workshop up --learners N --out DIR`.")
     needs = _Needs()
     _plan_redis(settings, plan, needs)
     _plan_kafka(settings, plan, brokers, needs, log)
