@@ -268,7 +268,7 @@ def _workshop(args: argparse.Namespace, settings: Settings) -> int:
         if args.learners is None or args.out is None:
             print("banku: workshop up needs --learners N and --out DIR", file=sys.stderr)
             return 2
-        room.up(settings, args.learners, Path(args.out))
+        room.up(settings, args.learners, Path(args.out), host=args.host)
     elif args.action == "add":
         if args.learners is None:
             print("banku: workshop add needs --learners M", file=sys.stderr)
@@ -389,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where learner-NN.env and instructor.env go (add: where up put them)")
     p.add_argument("--wipe", action="store_true",
                    help="with down: delete the room's data and the env files it wrote")
+    p.add_argument("--host", metavar="ADDRESS",
+                   help="up: the address learners' machines reach this one at (the servers"
+                        " then listen on every interface); default: this machine only")
     p.set_defaults(func=_workshop)
 
     p = sub.add_parser("dlq", help="show the dead letters of this namespace")

@@ -322,3 +322,31 @@ def test_workshop_up_refuses_a_stack_made_without_logins(tmp_path):
             room.up(other, 1, tmp_path / "out", log=_quiet)
     finally:
         stack.down(other, log=_quiet, wipe=True)
+
+
+def test_a_room_for_other_machines_hands_out_its_address(tmp_path):
+    # 127.0.0.2 stands for the room machine's address on a network (Linux routes all of
+    # 127.0.0.0/8 to this machine, so no traffic leaves it).
+    here = Settings(bootstrap_servers=f"127.0.0.1:{ports.kafka_port(ports.WORKSHOP) + 4}",
+                    redis_url=f"redis://127.0.0.1:{ports.redis_port(ports.WORKSHOP) - 1}/0")
+    out = tmp_path / "room"
+    stack.down(here, log=_quiet, wipe=True)
+    try:
+        room.up(here, 1, out, log=_quiet, host="127.0.0.2")
+        learner = env_file(out, MINE)
+        kafka_port, redis_port = ports.kafka_port(ports.WORKSHOP) + 4, ports.redis_port(
+            ports.WORKSHOP) - 1
+        assert learner["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.2:{kafka_port}"
+        assert learner["REDIS_URL"].endswith(f"@127.0.0.2:{redis_port}/0")
+        properties = (stack.StackPlan.from_settings(here).node_dir(1) / "server.properties")
+        text = properties.read_text()
+        assert "advertised.listeners=SASL_PLAINTEXT://127.0.0.2:" in text
+        created = banku(out, MINE, "create", "Remote Rita")
+        assert created.returncode == 0, created.stderr
+        balances = banku(out, MINE, "project", "--until-caught-up")
+        assert balances.returncode == 0, balances.stderr
+        doctor = banku(out, MINE, "doctor")
+        assert "Java 17+" not in doctor.stdout, "a learner elsewhere needs no Java"
+        assert f"OK    Kafka login: user {MINE}" in doctor.stdout
+    finally:
+        room.down(here, wipe=True, log=_quiet)

@@ -49,6 +49,7 @@ class RoomFile:
     instructor: Login
     learners: dict[str, Login] = field(default_factory=dict)
     out: str = ""
+    host: str = ""  # the address learners' machines use; empty: this machine only
 
     @classmethod
     def new(cls) -> RoomFile:
@@ -63,7 +64,7 @@ class RoomFile:
         return cls(data["admin_password"], data["controller_password"],
                    Login(**data["instructor"]),
                    {name: Login(**login) for name, login in data.get("learners", {}).items()},
-                   data.get("out", ""))
+                   data.get("out", ""), data.get("host", ""))
 
     def save(self, plan: StackPlan) -> None:
         plan.directory.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ class RoomFile:
                 "controller_password": self.controller_password,
                 "instructor": vars(self.instructor),
                 "learners": {name: vars(login) for name, login in self.learners.items()},
-                "out": self.out}
+                "out": self.out, "host": self.host}
         _write_private(plan.room_file, json.dumps(data, indent=2) + "\n")
 
     def next_numbers(self, count: int) -> list[int]:
@@ -95,8 +96,15 @@ def _redis_url(settings: Settings, user: str, password: str) -> str:
             f"{url.path or '/0'}")
 
 
-def login_settings(settings: Settings, user: str, login: Login, namespace: str = "") -> Settings:
-    """The settings a login uses: the room's servers, that user's passwords, a namespace."""
+def login_settings(settings: Settings, user: str, login: Login, namespace: str = "",
+                   host: str = "") -> Settings:
+    """The settings a login uses: the room's servers (at ``host`` for other machines), that
+    user's passwords, a namespace."""
+    if host:
+        port = settings.bootstrap_list[0].rpartition(":")[2]
+        url = urlparse(settings.redis_url)
+        settings = replace(settings, bootstrap_servers=f"{host}:{port}",
+                           redis_url=f"{url.scheme}://{host}:{url.port or 6379}{url.path}")
     return replace(settings, kafka_username=user, kafka_password=login.kafka,
                    kafka_mechanism=ROOM_MECHANISM,
                    redis_url=_redis_url(settings, user, login.redis), namespace=namespace)
@@ -107,7 +115,7 @@ def instructor_settings(settings: Settings, room: RoomFile) -> Settings:
 
 
 def learner_settings(settings: Settings, room: RoomFile, name: str) -> Settings:
-    return login_settings(settings, name, room.learners[name], namespace=name)
+    return login_settings(settings, name, room.learners[name], namespace=name, host=room.host)
 
 
 def env_file_text(settings: Settings, who: str) -> str:
@@ -126,8 +134,8 @@ def env_file_text(settings: Settings, who: str) -> str:
 
 def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(out / f"{INSTRUCTOR_USER}.env",
-                   env_file_text(instructor_settings(settings, room), INSTRUCTOR_USER))
+    instructor = login_settings(settings, INSTRUCTOR_USER, room.instructor, host=room.host)
+    _write_private(out / f"{INSTRUCTOR_USER}.env", env_file_text(instructor, INSTRUCTOR_USER))
     for name in names:
         _write_private(out / f"{name}.env",
                        env_file_text(learner_settings(settings, room, name), name))
@@ -140,8 +148,13 @@ def _bare(settings: Settings) -> Settings:
                    namespace="", redis_url=settings.redis_location())
 
 
-def up(settings: Settings, learners: int, out: Path, log: Log = print) -> RoomFile:
-    """Start the secured room (or restart it), with learners 1..``learners``; write the files."""
+def up(settings: Settings, learners: int, out: Path, log: Log = print,
+       host: str | None = None) -> RoomFile:
+    """Start the secured room (or restart it), with learners 1..``learners``; write the files.
+
+    ``host``: the address other machines reach this one at; the servers then listen on every
+    interface and the learner files name that address. None keeps what the room had.
+    """
     from .. import stack
     from ..stack.processes import kafka_pid, redis_pid
 
@@ -157,9 +170,17 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print) -> RoomFi
                 " scratch: `banku stack down --wipe` (this deletes its data), then `banku"
                 " workshop up` again, or set KAFKA_BOOTSTRAP_SERVERS/REDIS_URL to other ports.")
         room = RoomFile.new()
+        room.host = host or ""
         room.save(plan)
         plan.redis_dir.mkdir(parents=True, exist_ok=True)
         _write_private(plan.redis_acl_file, initial_acl_file(room.instructor.redis))
+    if host is not None and host != room.host:
+        if kafka_pid(plan, 1) or redis_pid(plan):
+            raise StackError(
+                f"The room on port {plan.kafka_port} runs for {room.host or 'this machine'};"
+                " `banku workshop down` first to open it at another address.")
+        room.host = host
+        room.save(plan)
     instructor = instructor_settings(settings, room)
     stack.up(instructor, log=log)
     for number in range(1, learners + 1):
@@ -169,8 +190,9 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print) -> RoomFi
     room.save(plan)
     names = sorted(room.learners)
     write_env_files(settings, room, out, names)
-    log(f"Workshop room up: Kafka at {settings.bootstrap_servers} (SASL/{ROOM_MECHANISM},"
-        f" ACLs) and Redis at {settings.redis_location()} (a user per learner).")
+    where = learner_settings(settings, room, names[0]) if names else settings
+    log(f"Workshop room up: Kafka at {where.bootstrap_servers} (SASL/{ROOM_MECHANISM},"
+        f" ACLs) and Redis at {where.redis_location()} (a user per learner).")
     log(f"Wrote {out}/{INSTRUCTOR_USER}.env and {len(names)} learner files ({names[0]}.env"
         f" ... {names[-1]}.env), mode 0600. A learner runs: set -a; . ./learner-NN.env;"
         " set +a; ./kit lab")

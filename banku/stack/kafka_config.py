@@ -35,9 +35,9 @@ def server_properties(plan: StackPlan, node: int) -> str:
         "process.roles=broker,controller",
         f"node.id={node}",
         f"controller.quorum.voters={voters}",
-        f"listeners={client}://127.0.0.1:{plan.broker_port(node)},"
+        f"listeners={client}://{plan.listen_host}:{plan.broker_port(node)},"
         f"CONTROLLER://127.0.0.1:{plan.controller_port(node)}",
-        f"advertised.listeners={client}://127.0.0.1:{plan.broker_port(node)}",
+        f"advertised.listeners={client}://{plan.advertised_host}:{plan.broker_port(node)}",
         "controller.listener.names=CONTROLLER",
         f"inter.broker.listener.name={client}",
         f"listener.security.protocol.map={client}:{client},CONTROLLER:{controller}",

@@ -31,13 +31,16 @@ class RoomKeys:
     admin_password: str
     controller_password: str
     instructor_password: str
+    # The address other machines reach the room at (its servers then listen on every
+    # interface); empty: this machine only (127.0.0.1).
+    host: str = ""
 
     @classmethod
     def load(cls, directory: Path) -> RoomKeys | None:
         try:
             data = json.loads((directory / ROOM_FILE).read_text())
             return cls(data["admin_password"], data["controller_password"],
-                       data["instructor"]["kafka"])
+                       data["instructor"]["kafka"], data.get("host", ""))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -104,6 +107,16 @@ class StackPlan:
     def redis_acl_file(self) -> Path:
         """A workshop room's Redis users (redis-server then starts with ``--aclfile``)."""
         return self.redis_dir / "users.acl"
+
+    @property
+    def advertised_host(self) -> str:
+        """Where clients are told to find the brokers: a room's host, or this machine."""
+        return (self.room.host if self.room else "") or "127.0.0.1"
+
+    @property
+    def listen_host(self) -> str:
+        """Where the servers listen for clients: every interface for a room open to others."""
+        return "0.0.0.0" if self.room and self.room.host else "127.0.0.1"
 
     @property
     def client_protocol(self) -> str:

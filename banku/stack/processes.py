@@ -141,7 +141,7 @@ def start_redis(plan: StackPlan) -> int:
     server = redis_server_command()
     plan.redis_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        server, "--bind", "127.0.0.1", "--port", str(plan.redis_port),
+        server, "--bind", plan.listen_host, "--port", str(plan.redis_port),
         "--dir", str(plan.redis_dir), "--daemonize", "no",
         # An append-only file keeps the view *and* the projector's positions across a restart;
         # both live in the same file, so whatever survives is a consistent prefix.

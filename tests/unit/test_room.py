@@ -114,3 +114,26 @@ def test_a_refusal_names_the_cause_and_who_you_are(user, hint):
     text = str(not_allowed(settings, "namespace learner-02"))
     assert text.startswith("not allowed: namespace learner-02 belongs to another learner")
     assert hint in text and "\n" not in text
+
+
+def test_a_room_for_other_machines_listens_everywhere_and_advertises_its_address(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("BANKU_HOME", str(tmp_path))
+    plan = StackPlan.from_settings(SETTINGS)
+    file = room.RoomFile.new()
+    file.host = "192.0.2.10"
+    file.save(plan)
+    plan = StackPlan.from_settings(SETTINGS)
+    text = kafka_config.server_properties(plan, 1)
+    assert "listeners=SASL_PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093" in text
+    assert "advertised.listeners=SASL_PLAINTEXT://192.0.2.10:9092" in text
+    file.learners["learner-01"] = room_access.Login("k", "r")
+    learner = room.learner_settings(SETTINGS, file, "learner-01")
+    assert learner.bootstrap_servers == "192.0.2.10:9092"
+    assert learner.redis_url == "redis://learner-01:r@192.0.2.10:6379/0"
+
+
+def test_a_local_stack_listens_on_loopback_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANKU_HOME", str(tmp_path))
+    plan = StackPlan.from_settings(SETTINGS)
+    assert plan.listen_host == plan.advertised_host == "127.0.0.1"
