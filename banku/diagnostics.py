@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from .config import Settings
+from .defaults import BOOTSTRAP_TIMEOUT_MS
 from .errors import LoginRefused, NotAllowed, ServiceUnavailable
 
 # How a workshop room names its learners (`banku.lab.room`): learner-01, learner-02, ...
@@ -77,12 +78,19 @@ def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailab
     `banku.sasl_check`), a broker that lets us connect but not talk (a SASL login expected, or
     still starting), or no broker at all."""
     if _any_port_open(settings) and settings.kafka_username:
-        from .sasl_check import login_refusal
+        from .sasl_check import ACCEPTED, login_refusal
 
         reason = login_refusal(settings.bootstrap_list, settings.kafka_mechanism,
                                settings.kafka_username, settings.kafka_password)
         if reason:
             return login_refused(settings, reason)
+        if reason == ACCEPTED:
+            return ServiceUnavailable(
+                f"Kafka at {settings.bootstrap_servers} accepts the login of user"
+                f" {settings.kafka_username!r} but did not answer within"
+                f" {BOOTSTRAP_TIMEOUT_MS / 1000:.0f}s: the broker (or this machine) is busy;"
+                " run it again in a moment."
+            )
         return ServiceUnavailable(
             f"Kafka at {settings.bootstrap_servers} accepts connections but did not let user"
             f" {settings.kafka_username!r} in ({type(exc).__name__}): check KAFKA_SASL_USERNAME"

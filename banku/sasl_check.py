@@ -90,10 +90,13 @@ def check_login(host: str, port: int, mechanism: str, user: str, password: str,
         raise ConnectionError("the SASL exchange did not end")
 
 
+ACCEPTED = ""  # `login_refusal`'s answer when the broker takes the login
+
+
 def login_refusal(servers: list[str], mechanism: str, user: str, password: str,
                   timeout: float = 5.0) -> str | None:
-    """Why the first broker that answers refuses this login; None when it accepts it, or when
-    no broker answers (then the question is not a login's)."""
+    """Why the first broker that answers refuses this login; `ACCEPTED` (an empty string) when
+    it takes it; None when no broker answers (then the question is not a login's)."""
     for server in servers:
         host, _, port = server.rpartition(":")
         if not port.isdigit():
@@ -101,7 +104,7 @@ def login_refusal(servers: list[str], mechanism: str, user: str, password: str,
         try:
             check_login(host.strip("[]") or "127.0.0.1", int(port), mechanism, user, password,
                         timeout)
-            return None
+            return ACCEPTED
         except Refused as exc:
             return str(exc)
         except (OSError, ValueError, struct.error):
