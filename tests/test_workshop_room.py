@@ -129,12 +129,16 @@ def test_a_learner_works_in_their_namespace_and_doctor_says_who_they_are(room_di
 
 
 def _their_data(room_dir: Path) -> tuple[dict, dict]:
-    """Learner 2's log (folded by hand) and every Redis key of theirs, read as the instructor."""
+    """Learner 2's log (folded by hand) and every Redis key of theirs (in every database), read
+    as the instructor."""
     instructor = settings_of(room_dir, "instructor", THEIRS)
     client = redis.Redis.from_url(instructor.redis_url, decode_responses=True)
+    dump = {}
     try:
-        keys = sorted(client.scan_iter(match=f"{THEIRS}:*"))
-        dump = {key: client.dump(key) for key in keys}
+        for db in range(0, 4):
+            client.execute_command("SELECT", db)
+            for key in sorted(client.scan_iter(match=f"{THEIRS}*")):
+                dump[(db, key)] = client.dump(key)
     finally:
         client.close()
     return fold_topic(instructor), dump
@@ -230,20 +234,26 @@ def test_raw_kafka_python_cannot_read_write_or_join_learner_two(room_dir):
 
 def test_raw_redis_cannot_read_list_or_write_learner_two_keys(room_dir):
     before = _their_data(room_dir)
-    their_key = sorted(before[1])[0]
+    (their_db, their_key), *_ = sorted(before[1])
+    assert their_db == 2, "learner 2's keys live in database 2"
     client = redis.Redis.from_url(settings_of(room_dir, MINE).redis_url,
                                   decode_responses=True, socket_timeout=5)
     denied = redis.exceptions.NoPermissionError
     try:
         assert client.ping()
-        for attempt in (lambda: client.hgetall(their_key), lambda: client.type(their_key),
+        # SCAN lists the learner's own database only, where nobody else's keys are.
+        listed = list(client.scan_iter(match="*", count=1000))
+        assert not [key for key in listed if not key.startswith(MINE)], listed
+        for attempt in (lambda: client.execute_command("SELECT", their_db),
+                        lambda: client.execute_command("SELECT", 0),
+                        lambda: client.hgetall(their_key), lambda: client.type(their_key),
                         lambda: client.exists(their_key), lambda: client.smembers(their_key),
                         lambda: client.hset(their_key, "Balance", "1000000"),
                         lambda: client.delete(their_key), lambda: client.rename(
                             f"{MINE}:x", their_key),
-                        lambda: list(client.scan_iter(match="*")),
                         lambda: client.keys("*"), client.flushall, client.flushdb,
-                        client.dbsize, lambda: client.config_get("*"), client.acl_list,
+                        client.dbsize, client.info, lambda: client.config_get("*"),
+                        client.acl_list, lambda: client.move(f"{MINE}:x", their_db),
                         client.client_list, client.script_flush):
             with pytest.raises(denied):
                 attempt()
@@ -337,7 +347,7 @@ def test_a_room_for_other_machines_hands_out_its_address(tmp_path):
         kafka_port, redis_port = ports.kafka_port(ports.WORKSHOP) + 4, ports.redis_port(
             ports.WORKSHOP) - 1
         assert learner["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.2:{kafka_port}"
-        assert learner["REDIS_URL"].endswith(f"@127.0.0.2:{redis_port}/0")
+        assert learner["REDIS_URL"].endswith(f"@127.0.0.2:{redis_port}/1")
         properties = (stack.StackPlan.from_settings(here).node_dir(1) / "server.properties")
         text = properties.read_text()
         assert "advertised.listeners=SASL_PLAINTEXT://127.0.0.2:" in text

@@ -31,7 +31,7 @@ from ..config import Settings
 from ..errors import StackError
 from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
 from ..stack.plan import StackPlan
-from .room_access import Login, add_logins, initial_acl_file, new_password
+from .room_access import Login, add_logins, initial_acl_file, learner_database, new_password
 
 Log = Callable[[str], None]
 
@@ -90,10 +90,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 # --- settings for each login ----------------------------------------------------------------------
-def _redis_url(settings: Settings, user: str, password: str) -> str:
+def _redis_url(settings: Settings, user: str, password: str, database: int | None = None) -> str:
     url = urlparse(settings.redis_url)
+    path = f"/{database}" if database is not None else (url.path or "/0")
     return (f"{url.scheme}://{user}:{password}@{url.hostname or '127.0.0.1'}:{url.port or 6379}"
-            f"{url.path or '/0'}")
+            f"{path}")
 
 
 def login_settings(settings: Settings, user: str, login: Login, namespace: str = "",
@@ -105,9 +106,10 @@ def login_settings(settings: Settings, user: str, login: Login, namespace: str =
         url = urlparse(settings.redis_url)
         settings = replace(settings, bootstrap_servers=f"{host}:{port}",
                            redis_url=f"{url.scheme}://{host}:{url.port or 6379}{url.path}")
+    database = learner_database(user) if user != INSTRUCTOR_USER else 0
     return replace(settings, kafka_username=user, kafka_password=login.kafka,
                    kafka_mechanism=ROOM_MECHANISM,
-                   redis_url=_redis_url(settings, user, login.redis), namespace=namespace)
+                   redis_url=_redis_url(settings, user, login.redis, database), namespace=namespace)
 
 
 def instructor_settings(settings: Settings, room: RoomFile) -> Settings:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..errors import StackError
 from ..stack.kafka_config import INSTRUCTOR_USER
+from ..stack.processes import ROOM_DATABASES
 
 
 def new_password() -> str:
@@ -32,9 +33,11 @@ class Login:
 
 
 # The Redis commands the kit needs (the view, its Lua step, resets of one's own namespace), and
-# nothing that reaches beyond one's keys: no SCAN/KEYS (they list everybody's key names), no
-# FLUSHALL, CONFIG, CLIENT KILL, SCRIPT FLUSH, MONITOR, DEBUG ...
+# nothing that reaches beyond one's keys: no KEYS, FLUSHALL, CONFIG, CLIENT KILL, SCRIPT FLUSH,
+# MONITOR, DEBUG ... SCAN lists the names of every key of a database whatever the ACL says, so
+# each learner works in a database of their own (`learner_database`) and may SELECT only that.
 LEARNER_REDIS_COMMANDS = [
+    "+scan",
     "+ping", "+echo", "+client|setname", "+client|getname", "+client|id", "+hello",
     "+hget", "+hgetall", "+hset", "+hsetnx", "+hincrby", "+hmget", "+hexists", "+hdel",
     "+hkeys", "+hlen", "+hvals",
@@ -81,9 +84,20 @@ def kafka_acls(name: str) -> list:
             for operation in operations]
 
 
+# A room's Redis has this many databases (`redis-server --databases`, started by the stack).
+
+
+def learner_database(name: str) -> int:
+    """``learner-07`` works in Redis database 7 (the instructor in 0)."""
+    number = int(name.rsplit("-", 1)[1])
+    if not 0 < number < ROOM_DATABASES:
+        raise StackError(f"A room has room for {ROOM_DATABASES - 1} learners, not {number}.")
+    return number
+
+
 def redis_acl_rules(name: str, password: str) -> list[str]:
     return ["reset", "on", f">{password}", *redis_key_patterns(name), "resetchannels", "-@all",
-            *LEARNER_REDIS_COMMANDS]
+            *LEARNER_REDIS_COMMANDS, f"+select|{learner_database(name)}"]
 
 
 def initial_acl_file(instructor_redis_password: str) -> str:

@@ -8,6 +8,7 @@ Redis keys (``ns:*``). Resetting a namespace deletes exactly those and nothing o
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import urlparse, urlunparse
 
 import redis
 from kafka.admin import NewTopic
@@ -115,32 +116,51 @@ def namespace_of_key(key: str) -> str | None:
     return None
 
 
-def namespaces(settings: Settings) -> list[str]:
-    """Every namespace that has a topic or a Redis view on this cluster ('' is the default)."""
-    found: set[str] = set()
-    for topic in list_topics(settings):
-        namespace = namespace_of_topic(topic, settings.topic)
-        if namespace is not None:
-            found.add(namespace)
+def _databases(settings: Settings) -> list[Settings]:
+    """The settings of every Redis database that holds keys: a workshop room keeps each learner
+    in a database of their own. Asking takes INFO, which only the instructor of a room has."""
     with ReadModel(settings.with_namespace("")) as view, redis_errors(settings):
         try:
-            keys = list(view.redis.scan_iter(match="*banku:*", count=1000))
+            keyspace = view.redis.info("keyspace")
         except redis.exceptions.NoPermissionError:
             who = settings.kafka_username or "this login"
             raise NotAllowed(
                 f"not allowed: --all-namespaces lists and resets every learner's namespace,"
                 f" which only the instructor may do ({who} may reset only its own)."
             ) from None
-        for key in keys:
-            namespace = namespace_of_key(key)
-            if namespace is not None:
-                found.add(namespace)
-    return sorted(found)
+    url = urlparse(settings.redis_url)
+    current = int(url.path.strip("/") or 0) if url.path.strip("/").isdigit() else 0
+    found = {current} | {int(name[2:]) for name in keyspace if name[2:].isdigit()}
+    return [replace(settings, redis_url=urlunparse(url._replace(path=f"/{db}")))
+            for db in sorted(found)]
+
+
+def locate(settings: Settings) -> dict[str, Settings]:
+    """Every namespace that has a topic or a Redis view on this cluster ('' is the default),
+    each with the settings whose Redis database holds its view."""
+    found: dict[str, Settings] = {}
+    for topic in list_topics(settings):
+        namespace = namespace_of_topic(topic, settings.topic)
+        if namespace is not None:
+            found.setdefault(namespace, settings)
+    for database in _databases(settings):
+        with ReadModel(database.with_namespace("")) as view, redis_errors(settings):
+            for key in view.redis.scan_iter(match="*banku:*", count=1000):
+                namespace = namespace_of_key(key)
+                if namespace is not None:
+                    found[namespace] = database
+    return found
+
+
+def namespaces(settings: Settings) -> list[str]:
+    """Every namespace that has a topic or a Redis view on this cluster ('' is the default)."""
+    return sorted(locate(settings))
 
 
 def reset_all(settings: Settings) -> list[str]:
     """The instructor's reset between cohorts: every namespace on the cluster."""
-    return [reset_namespace(replace(settings, namespace=ns)) for ns in namespaces(settings)]
+    return [reset_namespace(replace(where, namespace=ns))
+            for ns, where in sorted(locate(settings).items())]
 
 
 def dead_letters(settings: Settings, topic: str | None = None) -> list[dict[str, object]]:

@@ -22,6 +22,7 @@ from .kafka_config import format_storage, new_cluster_id, server_properties
 from .plan import StackPlan
 
 Log = Callable[[str], None]
+ROOM_DATABASES = 1000  # a workshop room's Redis: learner NN works in database NN
 
 
 def _quiet(_: str) -> None:
@@ -150,7 +151,8 @@ def start_redis(plan: StackPlan) -> int:
     ]
     acl_file = plan.redis_acl_file
     if acl_file.exists():  # a workshop stack: one Redis user per learner, passwords in the file
-        args += ["--aclfile", str(acl_file)]
+        # ... and a database per learner (banku.lab.room_access.learner_database)
+        args += ["--aclfile", str(acl_file), "--databases", str(ROOM_DATABASES)]
     elif plan.redis_password:
         args += ["--requirepass", plan.redis_password]
     proc = subprocess.Popen(

@@ -49,7 +49,11 @@ def test_redis_rules_limit_keys_and_leave_out_what_lists_or_breaks_the_server():
     assert rules[:3] == ["reset", "on", ">pw"]
     assert "~learner-07:*" in rules and "~learner-07-*" in rules
     assert "-@all" in rules and "~*" not in rules and "+@all" not in rules
-    for forbidden in ("+scan", "+keys", "+flushall", "+flushdb", "+config", "+acl", "+debug",
+    # SCAN is allowed, in the learner's own database only (it lists a database's every key).
+    assert "+scan" in rules and "+select|7" in rules and "+select" not in rules
+    assert room_access.learner_database("learner-07") == 7
+    assert room_access.learner_database("learner-120") == 120
+    for forbidden in ("+keys", "+flushall", "+flushdb", "+config", "+acl", "+debug",
                       "+monitor", "+script|flush", "+client|kill", "+shutdown", "+@dangerous"):
         assert forbidden not in rules
 
@@ -88,7 +92,7 @@ def test_env_files_carry_the_contract_variables(tmp_path):
     text = (tmp_path / "out" / "learner-01.env").read_text()
     assert "KAFKA_SASL_USERNAME=learner-01\nKAFKA_SASL_PASSWORD=k-pw\n" in text
     assert "KAFKA_SASL_MECHANISM=SCRAM-SHA-256\n" in text
-    assert "REDIS_URL=redis://learner-01:r-pw@127.0.0.1:6379/0\n" in text
+    assert "REDIS_URL=redis://learner-01:r-pw@127.0.0.1:6379/1\n" in text  # database 1
     assert "BANKU_NAMESPACE=learner-01\n" in text
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
     loaded = Settings.from_env(dict(line.split("=", 1) for line in text.splitlines()
@@ -130,7 +134,7 @@ def test_a_room_for_other_machines_listens_everywhere_and_advertises_its_address
     file.learners["learner-01"] = room_access.Login("k", "r")
     learner = room.learner_settings(SETTINGS, file, "learner-01")
     assert learner.bootstrap_servers == "192.0.2.10:9092"
-    assert learner.redis_url == "redis://learner-01:r@192.0.2.10:6379/0"
+    assert learner.redis_url == "redis://learner-01:r@192.0.2.10:6379/1"
 
 
 def test_a_local_stack_listens_on_loopback_only(tmp_path, monkeypatch):
