@@ -286,6 +286,26 @@ def test_wrong_or_missing_credentials_give_one_line(room_dir):
     assert status.returncode == 1 and "refused the SASL/SCRAM-SHA-256 login" in status.stdout
 
 
+NOTEBOOKS = ["00_check_your_setup", "01_producing_events", "02_replay_from_offset_zero",
+             "03_time_travel_with_pandas"]
+
+
+def test_the_notebooks_run_for_a_learner_of_the_room(room_dir, tmp_path):
+    """The learner side is unchanged: with their file in the environment, notebooks 00-03 run
+    top to bottom (their raw Kafka and Redis clients included) inside the learner's namespace."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KAFKA_", "REDIS_", "BANKU_NAMESPACE"))}
+    env.update(env_file(room_dir, THEIRS))
+    root = Path(__file__).resolve().parents[1]
+    for name in NOTEBOOKS:
+        result = subprocess.run(
+            [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+             "--ExecutePreprocessor.timeout=300", "--output-dir", str(tmp_path),
+             str(root / "notebooks" / f"{name}.ipynb")],
+            env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, (name, result.stderr[-3000:])
+
+
 def test_late_arrivals_are_added_without_a_restart(room_dir):
     plan = stack.StackPlan.from_settings(ROOM)
     broker_pid = stack.kafka_pid(plan, 1)

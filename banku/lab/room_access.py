@@ -73,8 +73,9 @@ def kafka_acls(name: str) -> list:
     )
 
     grants = [
+        # DESCRIBE_CONFIGS: notebook 01 shows a topic's retention.ms and cleanup.policy.
         (ResourceType.TOPIC, [ACLOperation.CREATE, ACLOperation.DELETE, ACLOperation.READ,
-                              ACLOperation.WRITE]),
+                              ACLOperation.WRITE, ACLOperation.DESCRIBE_CONFIGS]),
         (ResourceType.GROUP, [ACLOperation.READ, ACLOperation.DELETE]),
         (ResourceType.TRANSACTIONAL_ID, [ACLOperation.WRITE]),
     ]

@@ -31,7 +31,7 @@ def test_learner_names_and_the_names_they_own():
 
 def test_each_learner_gets_prefixed_acls_on_topics_groups_and_transactional_ids_only():
     acls = room_access.kafka_acls("learner-07")
-    assert len(acls) == 14
+    assert len(acls) == 16
     assert {acl.principal for acl in acls} == {"User:learner-07"}
     assert {acl.resource_pattern.pattern_type for acl in acls} == {ACLResourcePatternType.PREFIXED}
     assert {acl.resource_pattern.resource_name for acl in acls} == {"learner-07.", "learner-07-"}
@@ -39,6 +39,7 @@ def test_each_learner_gets_prefixed_acls_on_topics_groups_and_transactional_ids_
     assert kinds == {
         (ResourceType.TOPIC, ACLOperation.CREATE), (ResourceType.TOPIC, ACLOperation.DELETE),
         (ResourceType.TOPIC, ACLOperation.READ), (ResourceType.TOPIC, ACLOperation.WRITE),
+        (ResourceType.TOPIC, ACLOperation.DESCRIBE_CONFIGS),
         (ResourceType.GROUP, ACLOperation.READ), (ResourceType.GROUP, ACLOperation.DELETE),
         (ResourceType.TRANSACTIONAL_ID, ACLOperation.WRITE),
     }  # nothing on the cluster, no ALL, no wildcard
