@@ -261,6 +261,24 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def _workshop(args: argparse.Namespace, settings: Settings) -> int:
+    from .lab import room
+
+    if args.action == "up":
+        if args.learners is None or args.out is None:
+            print("banku: workshop up needs --learners N and --out DIR", file=sys.stderr)
+            return 2
+        room.up(settings, args.learners, Path(args.out), host=args.host)
+    elif args.action == "add":
+        if args.learners is None:
+            print("banku: workshop add needs --learners M", file=sys.stderr)
+            return 2
+        room.add(settings, args.learners, Path(args.out) if args.out else None)
+    else:
+        room.down(settings, wipe=args.wipe)
+    return 0
+
+
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     from .lab.workshop import dead_letters
 
@@ -360,6 +378,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check everything the kit needs and say how to fix it")
     p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("workshop", help="a secured room on one cluster: a login per learner")
+    p.add_argument("action", choices=["up", "add", "down"],
+                   help="up: start the room and write the learner files; add: late arrivals;"
+                        " down: stop it")
+    p.add_argument("--learners", type=int, metavar="N",
+                   help="up: how many learners; add: how many more")
+    p.add_argument("--out", metavar="DIR",
+                   help="where learner-NN.env and instructor.env go (add: where up put them)")
+    p.add_argument("--wipe", action="store_true",
+                   help="with down: delete the room's data and the env files it wrote")
+    p.add_argument("--host", metavar="ADDRESS",
+                   help="up: the address learners' machines reach this one at (the servers"
+                        " then listen on every interface); default: this machine only")
+    p.set_defaults(func=_workshop)
 
     p = sub.add_parser("dlq", help="show the dead letters of this namespace")
     p.add_argument("--commands", action="store_true",

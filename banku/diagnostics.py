@@ -8,13 +8,18 @@ never by the wording of a client's log line.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from .config import Settings
+from .defaults import BOOTSTRAP_TIMEOUT_MS
 from .errors import LoginRefused, NotAllowed, ServiceUnavailable
+
+# How a workshop room names its learners (`banku.lab.room`): learner-01, learner-02, ...
+LEARNER_NAME = re.compile(r"^learner-\d{2,3}$")
 
 
 # --- Kafka ---------------------------------------------------------------------------------------
@@ -36,13 +41,25 @@ def login_refused(settings: Settings, reason: str = "") -> LoginRefused:
 
 
 def not_allowed(settings: Settings, what: str) -> NotAllowed:
-    """An ACL refused this user: the resource belongs to another learner (or to nobody)."""
-    user = settings.kafka_username or "(anonymous)"
-    mine = f"{settings.namespace}." if settings.namespace else "(no namespace)"
-    return NotAllowed(
-        f"not allowed: {what} belongs to another learner; user {user} may only use names"
-        f" starting with {mine} (check BANKU_NAMESPACE against your learner file)."
-    )
+    """An ACL refused this user: ``what`` (a namespace, a topic, a group) is someone else's."""
+    user = settings.kafka_username or _redis_user(settings)
+    if user and LEARNER_NAME.match(user):
+        hint = f"you are {user}: use BANKU_NAMESPACE={user}, as in your learner file"
+    elif user:
+        hint = (f"you are logged in as {user}; check BANKU_NAMESPACE against the one your"
+                " instructor gave you")
+    else:
+        hint = "check BANKU_NAMESPACE against the one your instructor gave you"
+    return NotAllowed(f"not allowed: {what} belongs to another learner ({hint}).")
+
+
+def _redis_user(settings: Settings) -> str:
+    return urlparse(settings.redis_url).username or ""
+
+
+def namespace_phrase(settings: Settings) -> str:
+    """How refusals name a namespace: ``namespace learner-02``."""
+    return f"namespace {settings.namespace}" if settings.namespace else "the default namespace"
 
 
 def _any_port_open(settings: Settings) -> bool:
@@ -57,9 +74,23 @@ def _any_port_open(settings: Settings) -> bool:
 
 
 def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailable:
-    """Why a client could not bootstrap: a broker that lets us connect but not talk (a SASL login
-    expected, or still starting), or no broker at all."""
+    """Why a client could not bootstrap: a refused login (asked of the broker directly, see
+    `banku.sasl_check`), a broker that lets us connect but not talk (a SASL login expected, or
+    still starting), or no broker at all."""
     if _any_port_open(settings) and settings.kafka_username:
+        from .sasl_check import ACCEPTED, login_refusal
+
+        reason = login_refusal(settings.bootstrap_list, settings.kafka_mechanism,
+                               settings.kafka_username, settings.kafka_password)
+        if reason:
+            return login_refused(settings, reason)
+        if reason == ACCEPTED:
+            return ServiceUnavailable(
+                f"Kafka at {settings.bootstrap_servers} accepts the login of user"
+                f" {settings.kafka_username!r} but did not answer within"
+                f" {BOOTSTRAP_TIMEOUT_MS / 1000:.0f}s: the broker (or this machine) is busy;"
+                " run it again in a moment."
+            )
         return ServiceUnavailable(
             f"Kafka at {settings.bootstrap_servers} accepts connections but did not let user"
             f" {settings.kafka_username!r} in ({type(exc).__name__}): check KAFKA_SASL_USERNAME"
@@ -139,8 +170,18 @@ def redis_login_refused(settings: Settings, exc: BaseException) -> LoginRefused:
     )
 
 
+def _is_acl_refusal(exc: BaseException) -> bool:
+    """A command inside a Lua script that the ACL refuses comes back as a plain error reply
+    (``ERR ... can't access ...``), not as NOPERM; the script's own error text is the only
+    machine-readable trace of it."""
+    import redis
+
+    return isinstance(exc, redis.ResponseError) and "can't access" in str(exc) \
+        and "script" in str(exc).lower()
+
+
 @contextmanager
-def redis_errors(settings: Settings, what: str = "these Redis keys") -> Iterator[None]:
+def redis_errors(settings: Settings, what: str = "") -> Iterator[None]:
     import redis
 
     try:
@@ -148,6 +189,10 @@ def redis_errors(settings: Settings, what: str = "these Redis keys") -> Iterator
     except redis.AuthenticationError as exc:
         raise redis_login_refused(settings, exc) from None
     except redis.exceptions.NoPermissionError:
-        raise not_allowed(settings, what) from None
+        raise not_allowed(settings, what or namespace_phrase(settings)) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise redis_down(settings, exc) from None
+    except redis.ResponseError as exc:
+        if _is_acl_refusal(exc):
+            raise not_allowed(settings, what or namespace_phrase(settings)) from None
+        raise

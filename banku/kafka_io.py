@@ -11,14 +11,20 @@ from collections.abc import Iterator
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import (
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from kafka.partitioner.default import murmur2
 
 from . import defaults
 from .config import PARTITIONS, Settings
-from .diagnostics import kafka_errors
+from .diagnostics import kafka_errors, not_allowed
 from .errors import ServiceUnavailable
 
+TOPIC_AUTHORIZATION_FAILED = 29  # Kafka's error code: an ACL hides this topic from this user
 # The log is the source of truth: an event-sourced topic keeps its records forever.
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 # A snapshot topic keeps only the latest record per key: the opposite of an event log.
@@ -87,6 +93,8 @@ def _ready_on(admin: KafkaAdminClient, topic: str, node: int | None) -> bool:
             return (await admin._manager.send(request, node_id=node)).to_dict()
 
         (described,) = admin._manager.run(ask)["topics"]
+    if described.get("error_code") == TOPIC_AUTHORIZATION_FAILED:
+        raise TopicAuthorizationFailedError(topic)  # someone else's topic: no point waiting
     parts = described.get("partitions") or []
     return bool(parts) and described.get("error_code", 0) == 0 and all(
         p.get("leader_id", -1) >= 0 for p in parts)
@@ -100,6 +108,8 @@ def _wait_until_ready(admin: KafkaAdminClient, topic: str, brokers: list[int]) -
             if _ready_on(admin, topic, waiting[0]):
                 waiting.pop(0)
                 continue
+        except TopicAuthorizationFailedError:
+            raise
         except (KafkaError, ValueError, AttributeError, TypeError):
             pass  # asked a broker that is busy or just died: ask again
         if time.monotonic() > deadline:
@@ -131,6 +141,21 @@ def delete_topics(settings: Settings, names: list[str]) -> list[str]:
     finally:
         admin.close()
     raise ServiceUnavailable(f"Kafka did not delete {existing} within {timeout:.0f}s.")
+
+
+def refuse_if_not_allowed(settings: Settings, topic: str) -> None:
+    """A topic without partitions may be missing, or someone else's: an ACL hides it from
+    listings and metadata alike. On a secured cluster, ask once, and say which."""
+    if not settings.kafka_username:
+        return
+    admin = admin_client(settings)
+    try:
+        with kafka_errors(settings, f"topic {topic}"):
+            (described,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    if described.get("error_code") == TOPIC_AUTHORIZATION_FAILED:
+        raise not_allowed(settings, f"topic {topic}")
 
 
 def list_topics(settings: Settings) -> list[str]:
@@ -223,6 +248,7 @@ def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
         with kafka_errors(settings, f"topic {topic}"):
             parts = partitions_of(consumer, topic, timeout=5.0)
             if not parts:
+                refuse_if_not_allowed(settings, topic)
                 return {}
             return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
     finally:

@@ -26,6 +26,7 @@ from .kafka_io import (
     make_reader,
     partitions_of,
     read_to_end,
+    refuse_if_not_allowed,
 )
 from .ports import Assignment, Record
 
@@ -69,6 +70,7 @@ class KafkaEventLog:
                     ensure_topic(self.settings, self.topic)
                 count = len(partitions_of(self._reader, self.topic))
             if not count:
+                refuse_if_not_allowed(self.settings, self.topic)
                 raise kafka_down(self.settings)
             self._partitions = PartitionMap(count)
             # Known now, from the metadata that named the partitions (the reader forgets it
@@ -276,6 +278,7 @@ class KafkaFeeds:
             parts = partitions_of(consumer, self.topic)
         if not parts:
             consumer.close()
+            refuse_if_not_allowed(self.settings, self.topic)
             raise kafka_down(self.settings)
         consumer.assign(parts)
         for partition, offset in listener.assigned([tp.partition for tp in parts]).items():

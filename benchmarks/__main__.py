@@ -3,9 +3,11 @@
     python -m benchmarks                 # full sizes (the targets are stated for these)
     python -m benchmarks --quick         # small sizes, under a minute (CI runs this)
     python -m benchmarks --only replay,produce --out results.json --markdown RESULTS.md
+    python -m benchmarks --only room     # 40 learners on a room stack of its own (see room.py)
 
 KAFKA_BOOTSTRAP_SERVERS, REDIS_URL and BANKU_NAMESPACE choose the servers and prefix the
 namespaces (``bench-replay``, ``bench-produce``, ...), which are reset before each benchmark.
+The room benchmark starts a secured room stack of its own instead (`benchmarks/room.py`).
 
 Exit status: 0 when every benchmark ran (and, at full size, met its targets); 1 when a
 full-size target was not met; 2 when a benchmark crashed. A quick run is not held to the
@@ -31,7 +33,8 @@ from banku.config import Settings
 
 from .common import FULL, QUICK, Result, quiet
 
-BENCHMARKS = ["replay", "produce", "timetravel", "failover", "memory", "commands", "coldstart"]
+BENCHMARKS = ["replay", "produce", "timetravel", "failover", "memory", "commands", "coldstart",
+              "room"]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

@@ -57,6 +57,18 @@ class Sizes:
     coldstart_events: int = 400_000  # the log a new Bank starts on, from its snapshot
     coldstart_rounds: int = 5
     coldstart_million: bool = True  # also state the cold start at 1,000,000 events
+    # the workshop room: learners, each running notebooks 01-03 with think times between cells
+    room_learners: int = 40
+    room_sessions: int = 1  # times each learner runs the three notebooks
+    room_solo_sessions: int = 3  # the 1-learner baseline, for enough samples
+    # A notebook cell is followed by reading and thinking; 30 min per notebook of ~12 cells
+    # would be minutes per cell. 10-30 s is a busy room, and keeps the run near 10 minutes.
+    room_think_s: tuple[float, float] = (10.0, 30.0)
+    room_solo_think_s: tuple[float, float] = (1.0, 2.0)  # alone, thinking changes nothing
+    room_arrival_s: float = 60.0  # learners start spread over this long
+    room_events_02: int = 10_000  # notebook 02 loads this many sample events
+    room_events_03: int = 30_000  # notebook 03 loads the whole sample
+    room_timeout_s: float = 1800.0
 
 
 FULL = Sizes()
@@ -66,6 +78,9 @@ QUICK = Sizes(
     memory_events=(5_000, 20_000), memory_rounds=1, session_timeout_ms=3_000,
     commands_single=40, commands_batch=300, coldstart_events=20_000, coldstart_rounds=2,
     coldstart_million=False,
+    room_learners=5, room_solo_sessions=1, room_think_s=(0.2, 0.5), room_solo_think_s=(0.2, 0.5),
+    room_arrival_s=2.0,
+    room_events_02=1_000, room_events_03=3_000, room_timeout_s=600.0,
 )
 
 

@@ -18,8 +18,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from banku import Projector
 from banku.config import Settings
-from banku.model import fold
 from banku.defaults import PROJECTOR_FETCH as FETCH_OPTIONS
+from banku.model import fold
 from banku.read_model import ReadModel
 
 from .common import Result, Sizes, fresh, load_log, median, stopwatch, synthetic_log, unique

@@ -17,10 +17,20 @@ from banku import Settings
 from banku.lessons.notebook import environment_for
 
 
+def connection(settings: Settings) -> dict:
+    """Where the servers are and, on a secured cluster, the SASL login (built here by hand)."""
+    options: dict = {"bootstrap_servers": settings.bootstrap_list}
+    if settings.kafka_username:
+        options.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism=settings.kafka_mechanism,
+                       sasl_plain_username=settings.kafka_username,
+                       sasl_plain_password=settings.kafka_password)
+    return options
+
+
 def raw_records(settings: Settings, topic: str | None = None, committed: bool = True) -> list:
     topic = topic or settings.topic_name
     # read_committed: an aborted transaction (a fenced handler's) never happened.
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, group_id=None,
+    consumer = KafkaConsumer(**connection(settings), group_id=None,
                              enable_auto_commit=False, auto_offset_reset="earliest",
                              isolation_level="read_committed" if committed
                              else "read_uncommitted")
@@ -75,7 +85,7 @@ def fold_topic(settings: Settings) -> dict[str, int]:
 
 def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
     topic = topic or settings.topic_name
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, group_id=None,
+    consumer = KafkaConsumer(**connection(settings), group_id=None,
                              isolation_level="read_committed")
     try:
         parts = consumer.partitions_for_topic(topic) or set()

@@ -25,7 +25,9 @@ FAULT_SECURED = 3  # tests/fault: SASL/PLAIN and a Redis password
 NAMESPACES = 4  # tests/test_namespaces.py: reset --all-namespaces
 STACK_SINGLE = 5  # tests/test_stack.py
 STACK_CLUSTER = 6  # tests/test_stack.py, three brokers
-WORKSHOP = 7  # tests/test_workshop_room.py: a secured room
+WORKSHOP = 7  # tests/test_workshop_room.py: a secured room (Kafka at +0, Redis at +9); in its
+#              spare ports, one after the other: test_offline.py's stack (Kafka +2, Redis +7)
+#              and test_workshop_room.py's second room and refused room (Kafka +4, Redis +8)
 ROOM_BENCH = 8  # benchmarks: the room
 NOTEBOOK_05 = 10  # notebook 05's cluster: the session's ports + 100
 

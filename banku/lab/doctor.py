@@ -6,10 +6,12 @@ import importlib.metadata
 import shutil
 import sys
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from .. import stack
 from ..config import Settings
-from ..errors import StackError
+from ..diagnostics import LEARNER_NAME
+from ..errors import NotAllowed, ServiceUnavailable, StackError
 
 PACKAGES = ["kafka-python", "crc32c", "redis", "pandas", "matplotlib", "ipywidgets", "tqdm",
             "cryptography", "orjson", "jupyterlab"]
@@ -72,16 +74,59 @@ def check_redis_server() -> Check:
 
 
 def check_servers(settings: Settings) -> list[Check]:
-    brokers = stack.kafka_broker_count(settings)
-    redis_ok = stack.redis_answers(settings)
+    brokers, kafka_problem = stack.kafka_check(settings)
+    redis_ok, redis_problem = stack.redis_check(settings)
     return [
         Check("Kafka answers", brokers > 0,
               f"{settings.bootstrap_servers} ({brokers} broker{'s' if brokers != 1 else ''})"
-              if brokers else f"nothing answers at {settings.bootstrap_servers}",
+              if brokers else str(kafka_problem or
+                                  f"nothing answers at {settings.bootstrap_servers}"),
+              "check KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD (your learner file)"
+              if kafka_problem else
               "banku stack up  (or set KAFKA_BOOTSTRAP_SERVERS to your cluster)"),
-        Check("Redis answers", redis_ok, settings.redis_location(),
+        Check("Redis answers", redis_ok,
+              settings.redis_location() if redis_ok or not redis_problem else str(redis_problem),
               "banku stack up  (or set REDIS_URL; a password goes in redis://:PASSWORD@host)"),
     ]
+
+
+def check_identity(settings: Settings, servers: list[Check]) -> list[Check]:
+    """Who you are on a secured cluster (a workshop room), and whether your logins work."""
+    redis_user = urlparse(settings.redis_url).username or ""
+    if not settings.kafka_username and not redis_user:
+        return []
+    kafka_ok, redis_ok = servers[0].ok, servers[1].ok
+    who = settings.kafka_username or redis_user
+    checks = [Check("you are", True, who + (" (a learner of this workshop room)"
+                                            if LEARNER_NAME.match(who) else ""))]
+    if settings.kafka_username:
+        checks.append(Check("Kafka login", kafka_ok,
+                            f"user {settings.kafka_username} (SASL/{settings.kafka_mechanism})"
+                            + (" accepted" if kafka_ok else " not accepted: see above"),
+                            "use the values of your learner file"))
+    if redis_user:
+        checks.append(Check("Redis login", redis_ok,
+                            f"user {redis_user}" + (" accepted" if redis_ok
+                                                    else " not accepted: see above"),
+                            "use the REDIS_URL of your learner file"))
+    if kafka_ok and redis_ok:
+        checks.append(check_access(settings))
+    return checks
+
+
+def check_access(settings: Settings) -> Check:
+    from .workshop import check_access as ask
+
+    try:
+        ask(settings)
+    except NotAllowed as exc:
+        return Check("namespace is yours", False, str(exc),
+                     "set BANKU_NAMESPACE to the value in your learner file")
+    except ServiceUnavailable as exc:
+        return Check("namespace is yours", False, str(exc))
+    return Check("namespace is yours", True,
+                 f"{settings.namespace or '(default)'}: you may create, read and delete its"
+                 " topics, groups and Redis keys")
 
 
 def check_namespace(settings: Settings) -> Check:
@@ -95,5 +140,14 @@ def check_namespace(settings: Settings) -> Check:
 
 def run_checks(settings: Settings | None = None) -> list[Check]:
     settings = settings or Settings.from_env()
-    return [check_python(), *check_packages(), check_java(), check_kafka_jars(),
-            check_redis_server(), *check_servers(settings), check_namespace(settings)]
+    servers = check_servers(settings)
+    local = _local(settings)
+    tools = [check_java(), check_kafka_jars(), check_redis_server()] if local else []
+    return [check_python(), *check_packages(), *tools, *servers,
+            *check_identity(settings, servers), check_namespace(settings)]
+
+
+def _local(settings: Settings) -> bool:
+    """Whether the servers are this machine's (a learner of a remote room needs no Java)."""
+    host = (settings.bootstrap_list or [""])[0].rpartition(":")[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")

@@ -86,12 +86,14 @@ def _plan_redis(settings: Settings, plan: StackPlan, needs: _Needs) -> None:
 def _plan_kafka(settings: Settings, plan: StackPlan, brokers: int, needs: _Needs,
                 log: Log) -> None:
     answering, problem = kafka_check(settings)
-    if isinstance(problem, LoginRefused) and any(kafka_pid(plan, n) for n in NODES):
-        raise StackError(
-            f"{problem} The broker on port {plan.kafka_port} was started with other"
-            " credentials: `banku stack down`, then `banku stack up` restarts it with the ones"
-            " in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD."
-        )
+    if isinstance(problem, LoginRefused):
+        if any(kafka_pid(plan, n) for n in NODES):
+            raise StackError(
+                f"{problem} The broker on port {plan.kafka_port} was started with other"
+                " credentials: `banku stack down`, then `banku stack up` restarts it with the"
+                " ones in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD."
+            )
+        raise StackError(f"{problem} (That broker was not started by `banku stack up` here.)")
     needs.kafka = answering < brokers
     if not needs.kafka:
         return
@@ -151,6 +153,11 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
     """Start Kafka and Redis unless they already answer; wait until both do."""
     plan = StackPlan.from_settings(settings, brokers)
     _check_brokers(plan, brokers)
+    if plan.room and not settings.kafka_username:
+        raise StackError(
+            f"The stack on port {plan.kafka_port} is a workshop room (logins required): source"
+            " the instructor's file (set -a; . DIR/instructor.env; set +a) or run `banku"
+            " workshop up --learners N --out DIR`.")
     needs = _Needs()
     _plan_redis(settings, plan, needs)
     _plan_kafka(settings, plan, brokers, needs, log)

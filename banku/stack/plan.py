@@ -16,6 +16,33 @@ from ..config import Settings
 from ..errors import StackError
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+ROOM_FILE = "room.json"  # a workshop room's secrets, beside the stack's data (mode 0600)
+
+
+@dataclass(frozen=True)
+class RoomKeys:
+    """The logins a secured workshop room is started with (`banku.lab.room` makes them).
+
+    Clients log in with SCRAM-SHA-256; Kafka's ``StandardAuthorizer`` lets each learner use only
+    their own names. ``admin`` is the broker's own login (between brokers); the KRaft controller
+    listener takes a static PLAIN login of its own; ``instructor`` may do everything.
+    """
+
+    admin_password: str
+    controller_password: str
+    instructor_password: str
+    # The address other machines reach the room at (its servers then listen on every
+    # interface); empty: this machine only (127.0.0.1).
+    host: str = ""
+
+    @classmethod
+    def load(cls, directory: Path) -> RoomKeys | None:
+        try:
+            data = json.loads((directory / ROOM_FILE).read_text())
+            return cls(data["admin_password"], data["controller_password"],
+                       data["instructor"]["kafka"], data.get("host", ""))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def banku_home() -> Path:
@@ -34,6 +61,8 @@ class StackPlan:
     kafka_username: str = ""
     kafka_password: str = ""
     kafka_mechanism: str = "PLAIN"
+    # A workshop room (SCRAM logins and ACLs); None for a plain local stack.
+    room: RoomKeys | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, brokers: int = 1) -> StackPlan:
@@ -54,7 +83,9 @@ class StackPlan:
                 f"REDIS_URL points at {url.hostname}: banku stack only starts a local redis-server;"
                 " unset REDIS_URL or point it at 127.0.0.1."
             )
+        directory = banku_home() / f"stack-{int(port)}"
         return cls(
+            room=RoomKeys.load(directory),
             kafka_port=int(port),
             redis_port=url.port or 6379,
             redis_password=url.password or "",
@@ -67,6 +98,29 @@ class StackPlan:
     @property
     def directory(self) -> Path:
         return banku_home() / f"stack-{self.kafka_port}"
+
+    @property
+    def room_file(self) -> Path:
+        return self.directory / ROOM_FILE
+
+    @property
+    def redis_acl_file(self) -> Path:
+        """A workshop room's Redis users (redis-server then starts with ``--aclfile``)."""
+        return self.redis_dir / "users.acl"
+
+    @property
+    def advertised_host(self) -> str:
+        """Where clients are told to find the brokers: a room's host, or this machine."""
+        return (self.room.host if self.room else "") or "127.0.0.1"
+
+    @property
+    def listen_host(self) -> str:
+        """Where the servers listen for clients: every interface for a room open to others."""
+        return "0.0.0.0" if self.room and self.room.host else "127.0.0.1"
+
+    @property
+    def client_protocol(self) -> str:
+        return "SASL_PLAINTEXT" if self.kafka_username or self.room else "PLAINTEXT"
 
     def broker_port(self, node: int) -> int:
         return self.kafka_port + 2 * (node - 1)

@@ -22,6 +22,7 @@ from .kafka_config import format_storage, new_cluster_id, server_properties
 from .plan import StackPlan
 
 Log = Callable[[str], None]
+ROOM_DATABASES = 1000  # a workshop room's Redis: learner NN works in database NN
 
 
 def _quiet(_: str) -> None:
@@ -113,6 +114,8 @@ def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
     plan.node_dir(node).mkdir(parents=True, exist_ok=True)
     props = plan.node_dir(node) / "server.properties"
     props.write_text(server_properties(plan, node))
+    if plan.room:
+        props.chmod(0o600)  # it holds the broker's own passwords
     format_storage(plan, node, cluster_id, libs)
     logfile = open(plan.kafka_log(node), "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
@@ -139,16 +142,17 @@ def start_redis(plan: StackPlan) -> int:
     server = redis_server_command()
     plan.redis_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        server, "--bind", "127.0.0.1", "--port", str(plan.redis_port),
+        server, "--bind", plan.listen_host, "--port", str(plan.redis_port),
         "--dir", str(plan.redis_dir), "--daemonize", "no",
         # An append-only file keeps the view *and* the projector's positions across a restart;
         # both live in the same file, so whatever survives is a consistent prefix.
         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
         "--logfile", str(plan.redis_log),
     ]
-    acl_file = plan.redis_dir / "users.acl"
+    acl_file = plan.redis_acl_file
     if acl_file.exists():  # a workshop stack: one Redis user per learner, passwords in the file
-        args += ["--aclfile", str(acl_file)]
+        # ... and a database per learner (banku.lab.room_access.learner_database)
+        args += ["--aclfile", str(acl_file), "--databases", str(ROOM_DATABASES)]
     elif plan.redis_password:
         args += ["--requirepass", plan.redis_password]
     proc = subprocess.Popen(

@@ -38,10 +38,16 @@ LAB_SETTINGS = {
 }
 
 
+MAC_BROWSERS = ["/Applications/Chromium.app/Contents/MacOS/Chromium",
+                "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"]
+
+
 def chromium_path() -> str:
-    """Debian's chromium (``apt-get install chromium``), or $BANKU_CHROMIUM."""
+    """$BANKU_CHROMIUM (``./kit`` sets it), Debian's ``chromium``, Ubuntu's
+    ``chromium-browser``, or the macOS app."""
     found = os.environ.get("BANKU_CHROMIUM") or shutil.which("chromium") \
-        or shutil.which("chromium-browser")
+        or shutil.which("chromium-browser") \
+        or next((p for p in MAC_BROWSERS if os.access(p, os.X_OK)), None)
     if not found:
         raise RuntimeError("chromium is not installed: sudo apt-get install -y chromium"
                            " (or set BANKU_CHROMIUM to a Chromium binary)")

@@ -126,8 +126,12 @@ def test_wrong_credentials_give_one_clear_line(secured, report):
         assert "Traceback" not in result.stderr, (what, result.stderr)
         assert len(lines) == 1 and lines[0].startswith("banku: "), (what, result.stderr)
         assert expected in lines[0], (what, lines[0])
-        assert seconds < 30, (what, seconds)
         slowest = max(slowest, seconds)
+    # How long each case took to say so is a figure for the report, not a test: a loaded machine
+    # must not turn a correct refusal into a failure. (A refused SASL login used to surface only
+    # as a bootstrap timeout, and `stack up` then waited 90 s; see banku.sasl_check.)
+    timings = {what: round(seconds, 1) for (what, *_), (_, seconds) in zip(CASES, results,
+                                                                            strict=True)}
 
     # `banku stack status` names what is wrong instead of saying "does not answer".
     status = banku(_wrong(secured, kafka_password="not-it", redis_url=WRONG_PASSWORD),
@@ -146,4 +150,5 @@ def test_wrong_credentials_give_one_clear_line(secured, report):
     # ... and the right ones still work (nothing was locked out).
     assert stack.status(secured).ok
     report(wrong_credential_cases=len(CASES) + 3, tracebacks=0,
-           slowest_seconds=round(slowest, 1), seconds=round(time.monotonic() - started, 1))
+           slowest_seconds=round(slowest, 1), seconds=round(time.monotonic() - started, 1),
+           seconds_per_case=timings)

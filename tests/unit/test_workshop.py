@@ -64,6 +64,9 @@ class _FakeRedis:
     def scan_iter(self, match="*", count=None):
         return (k for k in self.keys if fnmatch.fnmatchcase(k, match))
 
+    def info(self, section=None):
+        return {"db0": {"keys": len(self.keys)}}
+
 
 class _FakeView:
     keys: list[str] = []
@@ -93,10 +96,14 @@ def test_namespaces_are_found_in_topics_and_in_redis(monkeypatch):
     assert found == ["", "alice", "bob", "carol", "mybanku"]
 
 
-def test_reset_all_resets_each_namespace_found(monkeypatch):
-    monkeypatch.setattr(workshop, "namespaces", lambda settings: ["", "alice", "bob"])
+def test_reset_all_resets_each_namespace_found_in_its_own_database(monkeypatch):
+    base = Settings(namespace="carol")
+    in_db_7 = Settings(redis_url="redis://127.0.0.1:6379/7")
+    monkeypatch.setattr(workshop, "locate",
+                        lambda settings: {"": base, "alice": base, "bob": in_db_7})
     reset = []
-    monkeypatch.setattr(workshop, "reset_namespace",
-                        lambda settings: reset.append(settings.namespace) or settings.namespace)
-    assert workshop.reset_all(Settings(namespace="carol")) == ["", "alice", "bob"]
-    assert reset == ["", "alice", "bob"]
+    monkeypatch.setattr(workshop, "reset_namespace", lambda settings: reset.append(
+        (settings.namespace, settings.redis_url)) or settings.namespace)
+    assert workshop.reset_all(base) == ["", "alice", "bob"]
+    assert reset == [("", base.redis_url), ("alice", base.redis_url),
+                     ("bob", "redis://127.0.0.1:6379/7")]

@@ -1,0 +1,240 @@
+"""A workshop room on one cluster, securely: a login per learner, and ACLs so that each learner
+can use only their own namespace.
+
+``banku workshop up --learners N --out DIR`` starts a stack (where KAFKA_BOOTSTRAP_SERVERS and
+REDIS_URL say) whose Kafka takes SCRAM-SHA-256 logins and authorizes every request
+(``StandardAuthorizer``, nothing allowed that no ACL allows), and whose Redis has no default
+user, only one ACL user per learner plus the instructor. It writes ``DIR/learner-NN.env`` for
+each learner and ``DIR/instructor.env`` (mode 0600, random passwords).
+
+What learner ``learner-07`` may use: their namespace ``learner-07`` and its sub-namespaces
+``learner-07-*`` (each notebook works in ``learner-07-nb01``, ``learner-07-nb02`` ...), that is
+Kafka topics, consumer groups and transactional ids whose names start with ``learner-07.`` or
+``learner-07-``, and Redis keys matching ``learner-07:*`` or ``learner-07-*``, with only the
+Redis commands the kit uses. The separator after the name matters: ``learner-07`` must not
+own ``learner-070.banku-transactions``. Nobody may list other learners' keys (no SCAN, no KEYS).
+
+The room's passwords live in ``room.json`` beside the stack's data (mode 0600); the stack modules
+read it to start the broker with the right logins (`banku.stack.plan.RoomKeys`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..config import Settings
+from ..errors import StackError
+from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
+from ..stack.plan import StackPlan
+from .room_access import Login, add_logins, initial_acl_file, learner_database, new_password
+
+Log = Callable[[str], None]
+
+def learner_name(number: int) -> str:
+    """``learner-07``; three digits from the hundredth learner on (``learner-100``)."""
+    return f"learner-{number:02d}"
+
+
+@dataclass
+class RoomFile:
+    """What `up` made, kept beside the stack's data: passwords, learners, where the files went."""
+
+    admin_password: str
+    controller_password: str
+    instructor: Login
+    learners: dict[str, Login] = field(default_factory=dict)
+    out: str = ""
+    host: str = ""  # the address learners' machines use; empty: this machine only
+
+    @classmethod
+    def new(cls) -> RoomFile:
+        return cls(new_password(), new_password(), Login.new())
+
+    @classmethod
+    def load(cls, plan: StackPlan) -> RoomFile | None:
+        try:
+            data = json.loads(plan.room_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(data["admin_password"], data["controller_password"],
+                   Login(**data["instructor"]),
+                   {name: Login(**login) for name, login in data.get("learners", {}).items()},
+                   data.get("out", ""), data.get("host", ""))
+
+    def save(self, plan: StackPlan) -> None:
+        plan.directory.mkdir(parents=True, exist_ok=True)
+        data = {"admin_password": self.admin_password,
+                "controller_password": self.controller_password,
+                "instructor": vars(self.instructor),
+                "learners": {name: vars(login) for name, login in self.learners.items()},
+                "out": self.out, "host": self.host}
+        _write_private(plan.room_file, json.dumps(data, indent=2) + "\n")
+
+    def next_numbers(self, count: int) -> list[int]:
+        taken = [int(name.rsplit("-", 1)[1]) for name in self.learners]
+        start = max(taken, default=0) + 1
+        return list(range(start, start + count))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+
+
+# --- settings for each login ----------------------------------------------------------------------
+def _redis_url(settings: Settings, user: str, password: str, database: int | None = None) -> str:
+    url = urlparse(settings.redis_url)
+    path = f"/{database}" if database is not None else (url.path or "/0")
+    return (f"{url.scheme}://{user}:{password}@{url.hostname or '127.0.0.1'}:{url.port or 6379}"
+            f"{path}")
+
+
+def login_settings(settings: Settings, user: str, login: Login, namespace: str = "",
+                   host: str = "") -> Settings:
+    """The settings a login uses: the room's servers (at ``host`` for other machines), that
+    user's passwords, a namespace."""
+    if host:
+        port = settings.bootstrap_list[0].rpartition(":")[2]
+        url = urlparse(settings.redis_url)
+        settings = replace(settings, bootstrap_servers=f"{host}:{port}",
+                           redis_url=f"{url.scheme}://{host}:{url.port or 6379}{url.path}")
+    database = learner_database(user) if user != INSTRUCTOR_USER else 0
+    return replace(settings, kafka_username=user, kafka_password=login.kafka,
+                   kafka_mechanism=ROOM_MECHANISM,
+                   redis_url=_redis_url(settings, user, login.redis, database), namespace=namespace)
+
+
+def instructor_settings(settings: Settings, room: RoomFile) -> Settings:
+    return login_settings(settings, INSTRUCTOR_USER, room.instructor)
+
+
+def learner_settings(settings: Settings, room: RoomFile, name: str) -> Settings:
+    return login_settings(settings, name, room.learners[name], namespace=name, host=room.host)
+
+
+def env_file_text(settings: Settings, who: str) -> str:
+    lines = [
+        f"# Banku workshop room: {who}. Keep it private (it holds passwords). Use it with",
+        f"#   set -a; . ./{who}.env; set +a; ./kit lab",
+        f"KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}",
+        f"KAFKA_SASL_USERNAME={settings.kafka_username}",
+        f"KAFKA_SASL_PASSWORD={settings.kafka_password}",
+        f"KAFKA_SASL_MECHANISM={settings.kafka_mechanism}",
+        f"REDIS_URL={settings.redis_url}",
+        f"BANKU_NAMESPACE={settings.namespace}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    instructor = login_settings(settings, INSTRUCTOR_USER, room.instructor, host=room.host)
+    _write_private(out / f"{INSTRUCTOR_USER}.env", env_file_text(instructor, INSTRUCTOR_USER))
+    for name in names:
+        _write_private(out / f"{name}.env",
+                       env_file_text(learner_settings(settings, room, name), name))
+
+
+# --- up, add, down --------------------------------------------------------------------------------
+def _bare(settings: Settings) -> Settings:
+    """Only where the servers are: whatever login the caller's environment holds is not used."""
+    return replace(settings, kafka_username="", kafka_password="", kafka_mechanism="PLAIN",
+                   namespace="", redis_url=settings.redis_location())
+
+
+def up(settings: Settings, learners: int, out: Path, log: Log = print,
+       host: str | None = None) -> RoomFile:
+    """Start the secured room (or restart it), with learners 1..``learners``; write the files.
+
+    ``host``: the address other machines reach this one at; the servers then listen on every
+    interface and the learner files name that address. None keeps what the room had.
+    """
+    from .. import stack
+    from ..stack.processes import kafka_pid, redis_pid
+
+    if learners < 1:
+        raise StackError("A room needs at least one learner (--learners N).")
+    settings = _bare(settings)
+    plan = StackPlan.from_settings(settings)
+    room = RoomFile.load(plan)
+    if room is None:
+        if kafka_pid(plan, 1) or redis_pid(plan) or plan.formatted_brokers():
+            raise StackError(
+                f"The stack on port {plan.kafka_port} was made without logins; a room starts from"
+                " scratch: `banku stack down --wipe` (this deletes its data), then `banku"
+                " workshop up` again, or set KAFKA_BOOTSTRAP_SERVERS/REDIS_URL to other ports.")
+        room = RoomFile.new()
+        room.host = host or ""
+        room.save(plan)
+        plan.redis_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(plan.redis_acl_file, initial_acl_file(room.instructor.redis))
+    if host is not None and host != room.host:
+        if kafka_pid(plan, 1) or redis_pid(plan):
+            raise StackError(
+                f"The room on port {plan.kafka_port} runs for {room.host or 'this machine'};"
+                " `banku workshop down` first to open it at another address.")
+        room.host = host
+        room.save(plan)
+    instructor = instructor_settings(settings, room)
+    stack.up(instructor, log=log)
+    for number in range(1, learners + 1):
+        room.learners.setdefault(learner_name(number), Login.new())
+    add_logins(instructor, room.learners)  # idempotent: a restarted room gets them again
+    room.out = str(out.resolve())
+    room.save(plan)
+    names = sorted(room.learners)
+    write_env_files(settings, room, out, names)
+    where = learner_settings(settings, room, names[0]) if names else settings
+    log(f"Workshop room up: Kafka at {where.bootstrap_servers} (SASL/{ROOM_MECHANISM},"
+        f" ACLs) and Redis at {where.redis_location()} (a user per learner).")
+    log(f"Wrote {out}/{INSTRUCTOR_USER}.env and {len(names)} learner files ({names[0]}.env"
+        f" ... {names[-1]}.env), mode 0600. A learner runs: set -a; . ./learner-NN.env;"
+        " set +a; ./kit lab")
+    return room
+
+
+def add(settings: Settings, learners: int, out: Path | None = None,
+        log: Log = print) -> list[str]:
+    """Late arrivals: ``learners`` more logins on the running room, and their files."""
+    if learners < 1:
+        raise StackError("Add at least one learner (--learners M).")
+    settings = _bare(settings)
+    plan = StackPlan.from_settings(settings)
+    room = RoomFile.load(plan)
+    if room is None:
+        raise StackError(f"No workshop room on port {plan.kafka_port}: start one with"
+                         " `banku workshop up --learners N --out DIR`.")
+    new = {learner_name(n): Login.new() for n in room.next_numbers(learners)}
+    add_logins(instructor_settings(settings, room), new)
+    room.learners.update(new)
+    target = out or Path(room.out or "workshop")
+    room.out = str(target.resolve())
+    room.save(plan)
+    write_env_files(settings, room, target, sorted(new))
+    log(f"Added {', '.join(new)}: their files are in {target}.")
+    return list(new)
+
+
+def down(settings: Settings, wipe: bool = False, log: Log = print) -> None:
+    """Stop the room; with ``wipe``, delete its data and the learner files it wrote (their
+    passwords would open nothing any more)."""
+    from .. import stack
+
+    settings = _bare(settings)
+    plan = StackPlan.from_settings(settings)
+    room = RoomFile.load(plan)
+    stack.down(settings, log=log, wipe=wipe)
+    if wipe and room is not None and room.out:
+        out = Path(room.out)
+        gone = [out / f"{name}.env" for name in [INSTRUCTOR_USER, *room.learners]]
+        for path in gone:
+            path.unlink(missing_ok=True)
+        log(f"Removed the {len(gone)} env files from {out}")

@@ -1,0 +1,248 @@
+"""The diagrams an instructor projects, drawn by code (matplotlib) so they can be changed and
+redrawn: ``python -m banku.lessons.diagrams [FOLDER]`` (``./kit diagrams``) writes each as SVG
+and PNG into ``instructors/diagrams/``.
+
+* ``partitions`` — a topic's partitions, offsets, keys, and where a consumer stands;
+* ``cqrs`` — the write side (commands, rules, events) and the read side (projector, view);
+* ``atomic_step`` — the projector's batch and its positions written in one step, and a crash;
+* ``rebalance`` — a consumer group losing a member, before and after;
+* ``isr`` — leader, followers, the in-sync replicas, ``acks=all`` and a leader crash.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "instructors" / "diagrams"
+INK, MUTED, PAPER = "#1f2933", "#7b8794", "#ffffff"
+ADAM, EVE, BOB = "#2f80ed", "#eb5757", "#27ae60"
+KAFKA, REDIS, CODE, WARN = "#fff4e0", "#fdecea", "#e8f1fd", "#fce8b2"
+
+
+def _canvas(width: float, height: float, title: str) -> tuple[Figure, Axes]:
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.set_xlim(0, width * 10)
+    ax.set_ylim(0, height * 10)
+    ax.axis("off")
+    fig.patch.set_facecolor(PAPER)
+    ax.set_title(title, fontsize=15, color=INK, loc="left", pad=12, fontweight="bold")
+    return fig, ax
+
+
+def box(ax: Axes, x: float, y: float, w: float, h: float, text: str = "", color: str = CODE,
+        edge: str = INK, size: float = 10, weight: str = "normal", text_color: str = INK,
+        style: str = "round,pad=0.02,rounding_size=0.8") -> None:
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=style, facecolor=color, edgecolor=edge,
+                                linewidth=1.2))
+    if text:
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size,
+                color=text_color, fontweight=weight, wrap=True)
+
+
+def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "",
+          color: str = INK, style: str = "-|>", dashed: bool = False, size: float = 9,
+          offset: tuple[float, float] = (0, 1.2)) -> None:
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=14, color=color,
+                                 linewidth=1.4, linestyle="--" if dashed else "-"))
+    if text:
+        ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], text,
+                ha="center", va="bottom", fontsize=size, color=color)
+
+
+def note(ax: Axes, x: float, y: float, text: str, size: float = 9, color: str = MUTED,
+         ha: str = "left") -> None:
+    ax.text(x, y, text, ha=ha, va="center", fontsize=size, color=color)
+
+
+# --- the diagrams ---------------------------------------------------------------------------------
+def partitions() -> Figure:
+    fig, ax = _canvas(12, 6.4, "A topic: partitions, offsets, keys")
+    box(ax, 1, 28, 14, 12, "Bank\n(producer)", CODE, size=11, weight="bold")
+    note(ax, 1, 14, "key = account id\npartition =\nmurmur2(key) % 3", size=9, color=INK)
+    # Each account's events land in one partition (its key's hash decides which).
+    rows = [("partition 0", [ADAM, ADAM, ADAM, ADAM, ADAM, ADAM, ADAM]),
+            ("partition 1", [EVE, EVE, EVE, EVE]),
+            ("partition 2", [BOB, BOB, BOB, BOB, BOB])]
+    for r, (label, colors) in enumerate(rows):
+        y = 46 - r * 13
+        note(ax, 22, y + 3, label, size=10, color=INK)
+        for offset, color in enumerate(colors):
+            box(ax, 35 + offset * 7.5, y, 6.5, 6, str(offset), color, edge=INK, size=9,
+                text_color=PAPER, weight="bold", style="square,pad=0")
+        end = 35 + len(colors) * 7.5
+        box(ax, end, y, 6.5, 6, "", PAPER, edge=MUTED, style="square,pad=0")
+        note(ax, end + 0.5, y - 2.2, f"end offset {len(colors)}", size=8)
+        arrow(ax, (16, 34), (33, y + 3), color=MUTED)
+    # a consumer's position in partition 0
+    arrow(ax, (35 + 4 * 7.5 + 3.2, 62), (35 + 4 * 7.5 + 3.2, 53), "next to read: offset 4",
+          color=ADAM, size=9, offset=(9, 2))
+    for i, (name, color) in enumerate([("Adam", ADAM), ("Eve", EVE), ("Bob", BOB)]):
+        box(ax, 98 + 0, 46 - i * 7, 4, 4, "", color, style="square,pad=0")
+        note(ax, 103.5, 48 - i * 7, f"{name}'s events", size=9, color=INK)
+    note(ax, 1, 6, "Order is kept per partition, not across the topic: one key, one partition,"
+         " so each account's events arrive in the order they were written.\nOffsets are"
+         " positions, never reused; a consumer remembers where it is, the log does not"
+         " change.", size=9.5, color=INK)
+    return fig
+
+
+def cqrs() -> Figure:
+    fig, ax = _canvas(12, 6.4, "CQRS: a write side that decides, a read side that shows")
+    box(ax, 0, 44, 78, 16, "", "#f7f9fb", edge=MUTED)
+    note(ax, 2, 57, "WRITE SIDE (commands)", size=9, color=MUTED)
+    box(ax, 3, 46, 17, 8, "command\ndeposit(acc, 2000)", CODE, size=9)
+    box(ax, 27, 46, 22, 8, "Bank: rules.decide\n(checks the ledger)", CODE, size=9)
+    box(ax, 57, 46, 18, 8, "event\nDepositEvent", CODE, size=9)
+    arrow(ax, (20, 50), (27, 50))
+    arrow(ax, (49, 50), (57, 50), "accepted")
+    arrow(ax, (31, 46), (31, 38), color=EVE)
+    note(ax, 13, 35, "refused: an error,\nnothing written", size=9, color=EVE)
+    box(ax, 86, 22, 23, 32, "Kafka topic\nbanku-transactions\n\nthe log:\nfacts, kept\nforever",
+        KAFKA, size=10, weight="bold")
+    arrow(ax, (75, 50), (86, 48), "append", offset=(0, 1.5))
+    arrow(ax, (86, 32), (45, 46), "", color=MUTED, dashed=True)
+    note(ax, 50, 35, "the Bank reads the log back\n(read your own writes)", size=8.5)
+    box(ax, 0, 4, 78, 20, "", "#f7f9fb", edge=MUTED)
+    note(ax, 2, 21, "READ SIDE (queries)", size=9, color=MUTED)
+    box(ax, 53, 7, 22, 10, "Projector\n(consumer group)", CODE, size=9)
+    box(ax, 27, 7, 22, 10, "Redis view\none hash per account", REDIS, size=9)
+    box(ax, 3, 7, 17, 10, "query\nbanku balances", CODE, size=9)
+    arrow(ax, (97, 22), (75, 12), "read in order", offset=(8, -1))
+    arrow(ax, (53, 12), (49, 12))
+    note(ax, 48.5, 18.5, "apply", size=9, color=INK)
+    arrow(ax, (27, 12), (20, 12))
+    note(ax, 1, 1, "The view can be thrown away and rebuilt from offset 0 (replay); the log"
+         " cannot. Queries never write; commands never read the view.", size=9.5, color=INK)
+    return fig
+
+
+def atomic_step() -> Figure:
+    fig, ax = _canvas(12, 6.4, "The projector's atomic step: effects and positions together")
+    note(ax, 1, 58, "Kafka, partition 0", size=10, color=INK)
+    for offset in range(8):
+        color = ADAM if 3 <= offset <= 6 else ("#c5d9f7" if offset < 3 else PAPER)
+        box(ax, 1 + offset * 6, 48, 5.4, 6, str(offset), color, style="square,pad=0",
+            text_color=INK if offset > 6 or offset < 3 else PAPER, size=9)
+    note(ax, 1, 44, "applied before", size=8)
+    note(ax, 19, 44, "this batch: offsets 3-6", size=8, color=ADAM)
+    arrow(ax, (34, 42), (44, 35.5), "poll", offset=(5, -1))
+    box(ax, 26, 14, 58, 21, "", REDIS, edge=INK)
+    note(ax, 28, 32, "ONE Lua script (EVALSHA): all or nothing", size=10, color=INK)
+    note(ax, 29, 26, "1. check: stored position == 3 (else another projector won)", size=9,
+         color=INK)
+    note(ax, 29, 21.5, "2. HINCRBY  the balances of the batch", size=9, color=INK)
+    note(ax, 29, 17, "3. HSET  banku:positions  0 -> 7", size=9, color=INK)
+    arrow(ax, (84, 24), (92, 24), "then", color=MUTED)
+    box(ax, 92, 19, 26, 10, "commit to Kafka\n(only for lag tools)", PAPER, edge=MUTED, size=9,
+        text_color=MUTED)
+    box(ax, 80, 40, 38, 20, "", WARN)
+    note(ax, 82, 56.5, "SIGKILL at any moment:", size=9.5, color=INK)
+    note(ax, 82, 50.5, "before the script: nothing written,\nthe batch is read again", size=9)
+    note(ax, 82, 44, "after it: the position says 7,\nrecords 3-6 are skipped", size=9)
+    note(ax, 1, 4, "At-least-once delivery + positions stored WITH the effects = exactly-once"
+         " effects.\nOn restart the projector seeks to the positions in Redis, not to Kafka's"
+         " committed offsets.", size=9.5, color=INK)
+    return fig
+
+
+def rebalance() -> Figure:
+    fig, ax = _canvas(12, 6.4, "A consumer group rebalances when a member dies")
+    colors = [ADAM, EVE, BOB]
+
+    def group(x: float, title: str, owners: list[int | None], dead: int | None) -> None:
+        note(ax, x, 58, title, size=10.5, color=INK)
+        for m in range(3):
+            y = 44 - m * 14
+            alive = m != dead
+            box(ax, x, y, 16, 9, f"member {m + 1}" + ("" if alive else "\n(SIGKILL)"),
+                CODE if alive else "#eeeeee", edge=INK if alive else MUTED, size=9,
+                text_color=INK if alive else MUTED)
+        for p in range(3):
+            y = 45 - p * 14
+            box(ax, x + 30, y, 14, 7, f"partition {p}", colors[p], style="square,pad=0",
+                text_color=PAPER, size=9)
+            owner = owners[p]
+            if owner is not None:
+                arrow(ax, (x + 16, 48.5 - owner * 14), (x + 30, y + 3.5), color=colors[p])
+
+    group(2, "Before: one partition each", [0, 1, 2], None)
+    group(62, "After the session timeout: member 2's partition moves", [0, 0, 2], 1)
+    arrow(ax, (50, 34), (60, 34), "", color=MUTED)
+    box(ax, 2, 3, 116, 12, "", WARN)
+    note(ax, 4, 11, "Crash (SIGKILL): the group notices only when the member's session times out"
+         " (10 s by default);\na clean shutdown (SIGTERM) leaves the group at once.", size=9,
+         color=INK)
+    note(ax, 4, 5.5, "The new owner starts from the positions stored in Redis: nothing lost,"
+         " nothing applied twice.", size=9, color=INK)
+    return fig
+
+
+def isr() -> Figure:
+    fig, ax = _canvas(12, 6.4, "Replication: leader, followers, in-sync replicas")
+
+    def cluster(x: float, title: str, leader: int, down: int | None, isr_text: str) -> None:
+        note(ax, x, 58, title, size=10.5, color=INK)
+        for b in range(3):
+            y = 40 - b * 13
+            alive = b != down
+            role = "leader" if b == leader else "follower"
+            box(ax, x, y, 18, 10, f"broker {b + 1}\n" + (role if alive else "down"),
+                KAFKA if alive else "#eeeeee", edge=INK if alive else MUTED, size=9,
+                weight="bold" if b == leader else "normal", text_color=INK if alive else MUTED)
+            for i in range(6 if alive else 4):
+                box(ax, x + 21 + i * 3.4, y + 3, 3, 4, "", ADAM if alive else "#cccccc",
+                    style="square,pad=0")
+        note(ax, x, 9, isr_text, size=9.5, color=INK)
+
+    cluster(2, "Partition 0, replication factor 3", 0, None, "ISR = {1, 2, 3}")
+    cluster(60, "Broker 1 dies: a follower in the ISR takes over", 1, 0,
+            "ISR = {2, 3}: still >= min.insync.replicas = 2,\nso acks=all writes go on")
+    arrow(ax, (48, 34), (58, 34), "", color=MUTED)
+    box(ax, 2, 0.5, 116, 5, "", WARN)
+    note(ax, 4, 3, "acks=all: the leader answers only when every in-sync replica has the record,"
+         " so an acknowledged write survives the loss of the leader.", size=9, color=INK)
+    return fig
+
+
+DIAGRAMS: dict[str, Callable[[], Figure]] = {
+    "partitions": partitions, "cqrs": cqrs, "atomic_step": atomic_step,
+    "rebalance": rebalance, "isr": isr,
+}
+
+
+def render(folder: Path, names: list[str] | None = None) -> list[Path]:
+    """Draw the diagrams into ``folder`` as SVG and PNG; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plt.rcParams["svg.hashsalt"] = "banku"  # the same ids each time: a redraw diffs cleanly
+    written = []
+    for name in names or list(DIAGRAMS):
+        fig = DIAGRAMS[name]()
+        for suffix, options in ((".svg", {"metadata": {"Date": None}}),
+                                (".png", {"dpi": 120, "metadata": {"Software": None}})):
+            path = folder / f"{name}{suffix}"
+            fig.savefig(path, facecolor=PAPER, bbox_inches="tight", **options)
+            written.append(path)
+        plt.close(fig)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    folder = Path(args[0]) if args else DEFAULT_FOLDER
+    for path in render(folder):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
