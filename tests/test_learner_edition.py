@@ -23,7 +23,10 @@ from banku.lessons.notebook import reset_notebook
 # minutes, and what the learner edition changes in it (one solution cell removed) is covered
 # by the static checks below. 06 (two writers) runs in about half a minute, its handler
 # processes included; 07 and 08 in about half a minute and ten seconds.
-EXECUTED = ("00_", "01_", "02_", "03_", "06_", "07_", "08_")
+# Executed in the learner edition (the others are checked statically below: no later cell
+# needs a name only a solution defines). 04 and 05 kill processes and brokers; 07 and 08 are
+# long; each of them also runs in full under nbval.
+EXECUTED = ("00_", "01_", "02_", "03_", "06_")
 
 # Lines a solution may share with any code without giving anything away.
 _TRIVIAL = re.compile(r"^(#.*|[\])}]+[,:]?|\.\.\.|pass|try:|else:|finally:|return|break)?$")
@@ -119,3 +122,53 @@ def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, b
         for notebook in ("nb00", "nb01", "nb02", "nb03", "nb06", "nb07", "nb07-cold", "nb08"):
             reset_notebook(base_settings.with_namespace(f"{namespace}-{notebook}"))
     print("learner edition executed:", ", ".join(timings))
+
+
+def _bound_and_used(source: str) -> tuple[set[str], set[str]]:
+    """Names a cell binds (assignments, defs, imports) and names it reads."""
+    import ast
+
+    try:
+        tree = ast.parse("\n".join(line for line in source.splitlines()
+                                   if not line.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return set(), set()
+    bound, used = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else used).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound, used
+
+
+def needed_from_solutions(cells) -> set[str]:  # noqa: ANN001 - nbformat cells
+    """Names a lesson cell reads that only a solution cell before it defines."""
+    lesson_bound, solution_only, needed = set(), set(), set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        bound, used = _bound_and_used(cell.source)
+        if authoring.SOLUTION_TAG in _tags(cell):
+            solution_only |= bound - lesson_bound
+            continue
+        needed |= (used - bound - lesson_bound) & solution_only
+        lesson_bound |= bound
+    return needed
+
+
+def test_the_static_check_finds_a_lesson_that_needs_a_solution():
+    cells = [nbformat.v4.new_code_cell("a = 1"), nbformat.v4.new_code_cell("# try", metadata={
+        "tags": ["exercise"]}), nbformat.v4.new_code_cell("answer = a + 1", metadata={
+            "tags": [authoring.SOLUTION_TAG]}), nbformat.v4.new_code_cell("print(answer, a)")]
+    assert needed_from_solutions(cells) == {"answer"}
+
+
+@pytest.mark.parametrize("path", authoring.notebook_paths(), ids=lambda p: p.stem)
+def test_no_lesson_cell_needs_what_only_a_solution_defines(path):
+    """With the solutions gone, every name a later cell reads is still defined by a lesson cell
+    (checked for every notebook, including those not executed above)."""
+    needed = needed_from_solutions(nbformat.read(path, as_version=4).cells)
+    assert not needed, f"{path.name}: a lesson cell reads {sorted(needed)}, set by a solution"

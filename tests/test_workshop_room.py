@@ -286,12 +286,14 @@ def test_wrong_or_missing_credentials_give_one_line(room_dir):
     assert status.returncode == 1 and "refused the SASL/SCRAM-SHA-256 login" in status.stdout
 
 
-NOTEBOOKS = ["00_check_your_setup", "01_producing_events", "02_replay_from_offset_zero",
-             "03_time_travel_with_pandas"]
+# 00-02 use every kind of access the lessons need (topics created and described, a consumer
+# group, raw producers, the dead-letter topic, Redis hashes and the Lua step); the later
+# notebooks ask for nothing more, and each runs in full under nbval.
+NOTEBOOKS = ["00_check_your_setup", "01_producing_events", "02_replay_from_offset_zero"]
 
 
 def test_the_notebooks_run_for_a_learner_of_the_room(room_dir, tmp_path):
-    """The learner side is unchanged: with their file in the environment, notebooks 00-03 run
+    """The learner side is unchanged: with their file in the environment, notebooks 00-02 run
     top to bottom (their raw Kafka and Redis clients included) inside the learner's namespace."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KAFKA_", "REDIS_", "BANKU_NAMESPACE"))}
