@@ -81,11 +81,26 @@ EVENT_TYPES = ("CreateEvent", "DepositEvent", "WithdrawEvent", "TransferEvent")
 
 # One encoder, made once: `json.dumps` with options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# orjson writes and parses a 100-byte record in a tenth and a third of `json`'s time; `json`
+# stays the reference for what orjson declines (see `encode` and `decode`).
+try:
+    from orjson import dumps as _fast_dumps
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; this keeps a bare copy working
+    def _fast_loads(value: bytes) -> Any:
+        raise ValueError("use json")
+
+    def _fast_dumps(value: Any) -> bytes:
+        raise TypeError("use json")
+
 
 
 def encode(event: Event) -> bytes:
     """The record value: compact JSON, exactly as Go's json.Marshal writes it."""
-    return _ENCODER.encode(event.to_wire()).encode()
+    try:
+        return _fast_dumps(event.to_wire())  # the same bytes, a tenth of the time
+    except TypeError:  # a value orjson will not write (an integer beyond 64 bits)
+        return _ENCODER.encode(event.to_wire()).encode()
 
 
 def key_of(event: Event) -> bytes:
@@ -151,12 +166,6 @@ def _amount(data: dict[str, Any]) -> int:
 
 
 _JSON = json.JSONDecoder()
-try:  # orjson parses a 100-byte record in a third of the time `json` takes
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - orjson is a dependency; this keeps a bare copy working
-    def _fast_loads(value: bytes) -> Any:
-        raise ValueError("use json")
-
 
 def _parse_json(text: str) -> Any:
     """``json.loads(text)``, faster for the compact JSON producers write.

@@ -32,6 +32,8 @@ from .ports import Assignment, Record
 
 
 class _Sent:
+    __slots__ = ("_future", "_what", "_settings")
+
     def __init__(self, future, what: str, settings: Settings) -> None:  # noqa: ANN001
         self._future, self._what, self._settings = future, what, settings
 
@@ -90,9 +92,12 @@ class KafkaEventLog:
         if self._producer is None:
             self._ready()
             self._producer = make_producer(self.settings)
-        with kafka_errors(self.settings, f"topic {self.topic}"):
+        try:  # (no context manager here: this runs for every event of a batch)
             future = self._producer.send(self.topic, key=key, value=value, headers=headers,
                                          partition=partition, timestamp_ms=timestamp_ms)
+        except KafkaError as exc:
+            better = explain_kafka(self.settings, exc, f"topic {self.topic}")
+            raise (better or kafka_down(self.settings, exc)) from None
         return _Sent(future, what, self.settings)
 
     def flush(self) -> None:

@@ -22,6 +22,7 @@ from .defaults import COMMAND_ID_WINDOW
 from .events import CreateEvent, Event, balance_changes, encode
 
 INT64_MAX = 2**63 - 1
+_LIMITS: dict[int, int] = {}  # partitions -> part_limit, computed once
 
 
 def part_limit(partitions: int = PARTITIONS) -> int:
@@ -106,17 +107,19 @@ class Ledger:
 
     @property
     def limit(self) -> int:
-        return part_limit(self.partitions)
+        return _LIMITS.get(self.partitions) or _LIMITS.setdefault(self.partitions,
+                                                                   part_limit(self.partitions))
 
     def refusal(self, event: Event, partition: int) -> str | None:
         """Why the projector would not apply ``event`` in ``partition`` (None: it would)."""
         return fact_refusal(event, partition, self.shares.get(partition, {}),
                             self.opened.get(partition, ()), self.limit)
 
-    def apply(self, event: Event, partition: int | None = None) -> bool:
+    def apply(self, event: Event, partition: int | None = None, decided: bool = False) -> bool:
         """Fold one event in. With its partition, a record the projector would refuse is left
-        out (returns False); without, every event counts (a plain fold of trusted events)."""
-        if partition is not None and self.refusal(event, partition) is not None:
+        out (returns False); without, every event counts (a plain fold of trusted events).
+        ``decided``: the event is one `rules.decide` just accepted, so it applies."""
+        if partition is not None and not decided and self.refusal(event, partition) is not None:
             return False
         if isinstance(event, CreateEvent):
             account_id = event.acc_id

@@ -134,7 +134,7 @@ class Projection:
         before = self._shares[partition]
         shares = dict(before)
         opened = set(self._opened.get(partition, ()))
-        deltas, limit = batch.deltas, self.limit
+        limit = self.limit
         applied = 0
         for record, event in decoded:
             changes = balance_changes(event)
@@ -146,13 +146,16 @@ class Projection:
                 opened.add(event.acc_id)
                 batch.opens.append((event.acc_id, partition, event.acc_name))
             for account_id, delta in changes:
-                shares[account_id] = shares[account_id] + delta
-                deltas[account_id] = deltas.get(account_id, 0) + delta
+                shares[account_id] += delta
             applied += 1
         batch.applied += applied
+        # A partition's records change each balance by exactly what they change its share by.
+        deltas = batch.deltas
         for account_id, share in shares.items():
-            if share != before[account_id]:
-                batch.shares[(account_id, partition)] = share - before[account_id]
+            moved = share - before[account_id]
+            if moved:
+                batch.shares[(account_id, partition)] = moved
+                deltas[account_id] = deltas.get(account_id, 0) + moved
 
     def applied(self, batch: Batch) -> None:
         """The view holds the batch now: move the positions and the cached shares on."""

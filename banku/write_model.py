@@ -44,11 +44,17 @@ class WriteModel:
         self.folded_since_snapshot = 0
         self.started_from: str = "nothing"  # "a snapshot" or "offset zero", after the first fold
         self._own: set[tuple[int, int]] = set()  # (partition, offset) of our own writes
+        self._partitions: dict[str, int] = {}  # account -> its key's partition (remembered)
         self._started = False
 
     def partition_of(self, account_id: str) -> int:
         """The partition an event about this account goes to (its key's)."""
-        return self.log.partition_for(account_id.encode())
+        found = self._partitions.get(account_id)
+        if found is None:
+            if len(self._partitions) >= 100_000:
+                self._partitions.clear()
+            found = self._partitions[account_id] = self.log.partition_for(account_id.encode())
+        return found
 
     def catch_up(self) -> int:
         """Fold every record written since we last looked; returns how many were read."""
@@ -110,14 +116,14 @@ class WriteModel:
 
     def expect(self, event: Event, partition: int, command_id: str) -> None:
         """An event is on its way (a batch, a transaction): count it before Kafka answers."""
-        self.ledger.apply(event, partition)
+        self.ledger.apply(event, partition, decided=True)
         # Until Kafka answers, a retry of this command finds it here.
         self.ledger.remember(command_id, Receipt(event, partition, -1, -1, command_id))
 
     def landed(self, receipt: Receipt, expected: bool = False) -> None:
         """Our own event is in the log: skip it when it is read back."""
         if not expected:
-            self.ledger.apply(receipt.event, receipt.partition)
+            self.ledger.apply(receipt.event, receipt.partition, decided=True)
         self._own.add((receipt.partition, receipt.offset))
         if receipt.command_id is not None:
             self.ledger.remember(receipt.command_id, receipt)

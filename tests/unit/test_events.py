@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from banku import EventDecodeError, InvalidAmount, InvalidName
 from banku.events import (
@@ -105,3 +107,11 @@ def test_check_name_trims_and_limits():
     assert check_name("  Adam  ") == "Adam"
     with pytest.raises(InvalidName):
         check_name("x" * 101)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120), st.integers(1, 2**63 - 1))
+def test_the_fast_encoder_writes_exactly_what_json_writes(name, amount):
+    for event in (CreateEvent(A, name), DepositEvent(A, amount), TransferEvent(A, B, amount)):
+        assert encode(event) == json.dumps(event.to_wire(), separators=(",", ":"),
+                                           ensure_ascii=False).encode("utf-8", "surrogatepass")
