@@ -18,14 +18,13 @@ writer per account, so two `Bank`s can no longer both pass the same funds check.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from . import rules
+from . import gc_pause, rules
 from .config import Settings
 from .errors import ServiceUnavailable
 from .events import (
@@ -208,20 +207,12 @@ class Bank:
             return
         self._catch_up()
         self._pending = []
-        # A batch keeps a few objects per command until Kafka answers, none of them in a cycle;
-        # the cyclic garbage collector would walk them all again and again (a quarter of the
-        # batch's CPU). Reference counting frees them; the collector runs again after the batch.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            yield receipts
-        finally:
-            pending, self._pending = self._pending, None
+        with gc_pause.paused():  # see banku.gc_pause
             try:
-                self._collect(pending, receipts)
+                yield receipts
             finally:
-                if collecting:
-                    gc.enable()
+                pending, self._pending = self._pending, None
+                self._collect(pending, receipts)
 
     def _hand_over(self, queued: list[tuple[Event, str, int | None]],
                    receipts: list[Receipt]) -> None:

@@ -206,7 +206,7 @@ def decode(value: bytes | None) -> Event:
         data = _fast_loads(value)
     except ValueError:
         data = _exactly(value)
-    return _event_of(data)
+    return event_of(data)
 
 
 def _exactly(value: bytes) -> Any:
@@ -222,7 +222,8 @@ def _exactly(value: bytes) -> Any:
         raise EventDecodeError(f"the value is not JSON ({exc})") from None
 
 
-def _event_of(data: Any) -> Event:
+def event_of(data: Any) -> Event:
+    """The event a decoded JSON object describes (as `decode`, for a value already parsed)."""
     if type(data) is not dict:
         raise EventDecodeError(f"the value is JSON {type(data).__name__}, not an object")
     kind = data.get("Type")

@@ -18,24 +18,23 @@ its open transaction, so its commands are decided again, exactly once.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
 from typing import Any
 
+import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors_module
 from kafka.structs import OffsetAndMetadata
 
-from . import defaults, rules
-from .command_topic import NotACommand, accepted, decode_command, refused
+from . import defaults, gc_pause, rules
+from .command_topic import NotACommand, accepted, decode_command, outcome_partition, refused
 from .config import HANDLER_GROUP, Settings
 from .diagnostics import kafka_errors
 from .errors import BankuError, CommandRejected
 from .events import Event, encode, headers_for
 from .kafka_io import (
-    PartitionMap,
     ensure_topic,
     make_producer,
     make_reader,
@@ -97,7 +96,7 @@ class CommandHandler:
 
     def __init__(self, settings: Settings | None = None, *, client_id: str | None = None,
                  session_timeout_ms: int = defaults.SESSION_TIMEOUT_MS,
-                 max_poll_records: int = 500) -> None:
+                 max_poll_records: int = 2000) -> None:
         self.settings = settings or Settings.from_env()
         self.group_id = self.settings.group_id(HANDLER_GROUP)
         self.client_id = client_id or f"banku-handler-{uuid.uuid4().hex[:6]}"
@@ -116,7 +115,7 @@ class CommandHandler:
             producer = make_producer(
                 self.settings, transactional_id=f"{self.group_id}-p{partition}",
                 # Back-to-back transactions wait for the previous one's markers; retry soon.
-                retry_backoff_ms=10, linger_ms=0,
+                retry_backoff_ms=10, linger_ms=1000,
                 transaction_timeout_ms=defaults.TRANSACTION_TIMEOUT_MS)
             with kafka_errors(self.settings, f"the transactional id {self.group_id}-p{partition}"):
                 producer.init_transactions()  # fences the previous owner, aborts its transaction
@@ -139,7 +138,6 @@ class CommandHandler:
                           self.settings.outcomes_topic, self.settings.commands_dlq_topic):
                 ensure_topic(self.settings, topic)
             self._remember_refusals()
-            self._outcome_partition = PartitionMap(len(self._outcome_parts))
             with kafka_errors(self.settings, f"group {self.group_id}"):
                 consumer = KafkaConsumer(
                     **self.settings.kafka_options(), group_id=self.group_id,
@@ -162,7 +160,7 @@ class CommandHandler:
                       for tp, end in reader.end_offsets(parts).items()}
             for records in read_to_end(reader, starts, topic):
                 for record in records:
-                    for outcome in json.loads(record.value):
+                    for outcome in orjson.loads(record.value):
                         if outcome.get("Outcome") == "refused":
                             self.refusals[outcome["CommandId"]] = outcome
         finally:
@@ -177,7 +175,8 @@ class CommandHandler:
                 with kafka_errors(self.settings, f"group {self.group_id}"):
                     polled = consumer.poll(timeout_ms=300)
                 for tp, records in polled.items():
-                    self._decide_batch(tp, records)
+                    with gc_pause.paused():  # see banku.gc_pause
+                        self._decide_batch(tp, records)
         finally:
             self.close()
 
@@ -276,11 +275,12 @@ class CommandHandler:
         """One outcomes record per outcome partition: each command's answer goes to the
         partition its id hashes to, where its client is reading."""
         by_partition: dict[int, list[dict]] = {}
+        count = len(self._outcome_parts)
         for cid, outcome in outcomes:
-            by_partition.setdefault(self._outcome_partition(cid.encode()), []).append(outcome)
+            by_partition.setdefault(outcome_partition(cid, count), []).append(outcome)
         for partition, answers in by_partition.items():
             producer.send(self.settings.outcomes_topic, partition=partition,
-                          value=json.dumps(answers).encode())
+                          value=orjson.dumps(answers))
 
     def _dead_letter(self, producer: Any, record: Any, reason: str) -> None:
         producer.send(self.settings.commands_dlq_topic, key=record.key, value=record.value,

@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 
-from . import defaults
+from . import defaults, gc_pause
 from .config import DEFAULT_GROUP, Settings
 from .errors import BankuError, PositionConflict, ServiceUnavailable
 from .ports import DeadLetterSink, Feed, Feeds, ViewStore
@@ -176,6 +176,10 @@ class Projector:
         return self._step(self._open_feed(group=True), timeout_ms)
 
     def _step(self, feed: Feed, timeout_ms: int) -> int:
+        with gc_pause.paused():  # see banku.gc_pause
+            return self._apply_one_batch(feed, timeout_ms)
+
+    def _apply_one_batch(self, feed: Feed, timeout_ms: int) -> int:
         if self._resync_needed:
             self._resync(feed)  # raises ServiceUnavailable while Redis is still away
         polled = feed.poll(timeout_ms)

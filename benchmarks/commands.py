@@ -93,6 +93,6 @@ def run(base: Settings, sizes: Sizes) -> Result:
         " is a send to the commands topic, the handler's poll, a transaction (AddPartitions,"
         " the event's produce, AddOffsets, TxnOffsetCommit, the outcome's produce, EndTxn and"
         " its markers) and the client's read_committed read of the outcome: about five broker"
-        " round trips more. Batches share one transaction per poll (up to 500 commands)."
+        " round trips more. Batches share one transaction per poll (up to 2,000 commands)."
     )
     return result
