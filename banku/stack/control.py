@@ -187,13 +187,17 @@ def down(settings: Settings, log: Log = print, wipe: bool = False) -> bool:
     state = plan.read_state()
     brokers = [p for p in (kafka_pid(plan, n) for n in NODES) if p]
     stopped = False
+    # A clean shutdown protects data; with --wipe the data is deleted next, so there is nothing
+    # to protect and no reason to wait (a KRaft cluster that has lost its quorum, e.g. after a
+    # broker was killed, can hang in its controlled shutdown until the deadline).
+    grace = 5 if wipe else 60
     if brokers:
-        stop_pids(brokers, "kafka.Kafka", timeout=60)
+        stop_pids(brokers, "kafka.Kafka", timeout=grace)
         log(f"Stopped Kafka ({len(brokers)} broker{'s' if len(brokers) > 1 else ''})")
         stopped = True
     pid = redis_pid(plan)
     if pid:
-        stop_pids([pid], "redis-server", timeout=20)
+        stop_pids([pid], "redis-server", timeout=min(grace, 20))
         log("Stopped Redis")
         stopped = True
     if not stopped:
