@@ -150,6 +150,16 @@ def _bare(settings: Settings) -> Settings:
                    namespace="", redis_url=settings.redis_location())
 
 
+def _open_room(settings: Settings, learners: int,
+               too_few: str) -> tuple[Settings, StackPlan, RoomFile | None]:
+    """The room's plan and its file (None when there is no room yet), after checking the count."""
+    if learners < 1:
+        raise StackError(too_few)
+    settings = _bare(settings)
+    plan = StackPlan.from_settings(settings)
+    return settings, plan, RoomFile.load(plan)
+
+
 def up(settings: Settings, learners: int, out: Path, log: Log = print,
        host: str | None = None) -> RoomFile:
     """Start the secured room (or restart it), with learners 1..``learners``; write the files.
@@ -160,11 +170,8 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
     from .. import stack
     from ..stack.processes import kafka_pid, redis_pid
 
-    if learners < 1:
-        raise StackError("A room needs at least one learner (--learners N).")
-    settings = _bare(settings)
-    plan = StackPlan.from_settings(settings)
-    room = RoomFile.load(plan)
+    settings, plan, room = _open_room(settings, learners,
+                                      "A room needs at least one learner (--learners N).")
     if room is None:
         if kafka_pid(plan, 1) or redis_pid(plan) or plan.formatted_brokers():
             raise StackError(
@@ -204,11 +211,8 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
 def add(settings: Settings, learners: int, out: Path | None = None,
         log: Log = print) -> list[str]:
     """Late arrivals: ``learners`` more logins on the running room, and their files."""
-    if learners < 1:
-        raise StackError("Add at least one learner (--learners M).")
-    settings = _bare(settings)
-    plan = StackPlan.from_settings(settings)
-    room = RoomFile.load(plan)
+    settings, plan, room = _open_room(settings, learners,
+                                      "Add at least one learner (--learners M).")
     if room is None:
         raise StackError(f"No workshop room on port {plan.kafka_port}: start one with"
                          " `banku workshop up --learners N --out DIR`.")

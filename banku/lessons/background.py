@@ -8,6 +8,7 @@ thread that outlived a reset would go on writing commands for accounts the new t
 
 from __future__ import annotations
 
+import abc
 import atexit
 import random
 import signal
@@ -24,7 +25,7 @@ _WORKERS: weakref.WeakSet = weakref.WeakSet()
 _PROCESSES: list[subprocess.Popen] = []
 
 
-class Worker:
+class Worker(abc.ABC):
     """Calls `step()` on a background thread until `stop()`; an error ends the loop and is kept.
 
     `setup()` and `teardown()` run on the worker's thread, before the first and after the last
@@ -39,13 +40,14 @@ class Worker:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         pass
 
+    @abc.abstractmethod
     def step(self) -> None:
-        raise NotImplementedError
+        """One round of the work; a subclass says what."""
 
-    def teardown(self) -> None:
+    def teardown(self) -> None:  # noqa: B027 - an optional hook
         pass
 
     def start(self):  # noqa: ANN201 - returns the subclass
