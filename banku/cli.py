@@ -176,12 +176,11 @@ def _handler(args: argparse.Namespace, settings: Settings) -> int:
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
     from .diagnostics import redis_errors
-    from .names import NO_HISTORY, REWRITING, NameVault
+    from .names import NO_HISTORY, REWRITING
     from .read_model import ReadModel
 
     with ReadModel(settings) as view, redis_errors(settings):
-        history = NameVault(view.redis, settings.key_prefix).forget(args.id,
-                                                                    view.account_key(args.id))
+        history = view.name_keys().forget(args.id, view.account_key(args.id))
     disk = {REWRITING: " (Redis is rewriting its append-only file, which still held it)",
             NO_HISTORY: ""}.get(history, "")
     print(f"Forgot the name of account {args.id}: its key is destroyed{disk}; the log keeps only"

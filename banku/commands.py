@@ -38,7 +38,7 @@ from .events import (
     key_of,
 )
 from .model import BankAccount, Ledger, Receipt
-from .ports import EventLog, Sent, ViewStore
+from .ports import EventLog, NameKeys, Sent, ViewStore
 from .write_model import WriteModel
 
 __all__ = ["Bank", "Receipt"]
@@ -173,11 +173,9 @@ class Bank:
     read_model = view
 
     @property
-    def names(self):  # noqa: ANN201 - a banku.names.NameVault
-        """The keys of sealed names (crypto-shredding), kept in the view's Redis."""
-        from .names import NameVault
-
-        return NameVault(self.view.redis, self.settings.key_prefix)
+    def names(self) -> NameKeys:
+        """The keys of sealed names (crypto-shredding), kept beside the view (Redis)."""
+        return self.view.name_keys()
 
     def account(self, account_id: str) -> BankAccount | None:
         """The account as the read model (Redis) shows it: only what the projector applied."""

@@ -15,6 +15,7 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 
+from . import names
 from .errors import PositionConflict, ServiceUnavailable, ViewCorrupt
 from .model import BankAccount
 from .ports import Assignment, Record
@@ -173,6 +174,8 @@ class MemoryView:
         self.opened: set[tuple[str, int]] = set()
         self.stats_ = {"applied": 0, "dead_letters": 0}
         self.fail_next: Exception | None = None  # raised by the next `apply`, which writes nothing
+        # Name keys live beside the view, and (as in Redis) a wipe of the view keeps them.
+        self.names_: MemoryNameKeys = getattr(self, "names_", None) or MemoryNameKeys(self)
 
     def positions(self) -> dict[int, int]:
         return dict(self.positions_)
@@ -229,8 +232,40 @@ class MemoryView:
     def balances(self) -> dict[str, int]:
         return {a.id: a.balance for a in self.accounts()}
 
+    def name_keys(self) -> MemoryNameKeys:
+        return self.names_
+
     def stats(self) -> dict[str, int]:
         return dict(self.stats_)
 
     def close(self) -> None:
         pass
+
+
+class MemoryNameKeys:
+    """Name keys and forgotten accounts in dicts, with `banku.names.NameVault`'s rules."""
+
+    def __init__(self, view: MemoryView) -> None:
+        self.view = view
+        self.keys: dict[str, str] = {}
+        self.forgotten: set[str] = set()
+
+    def seal(self, account_id: str, name: str) -> str:
+        return names.seal_with(self.keys.setdefault(account_id, names.new_key()), account_id,
+                               name)
+
+    def reveal(self, sealed_names: Iterable[tuple[str, str]]) -> dict[str, str]:
+        pairs = list(sealed_names)
+        return names.shown_names(pairs, [self.keys.get(a) for a, _ in pairs],
+                                 [a in self.forgotten for a, _ in pairs])
+
+    def forget(self, account_id: str, view_key: str | None = None) -> str:
+        if account_id in self.forgotten:
+            raise names.already_forgotten(account_id)
+        if account_id not in self.keys:
+            raise names.not_sealed(account_id, "Id" in self.view.accounts_.get(account_id, {}))
+        del self.keys[account_id]
+        self.forgotten.add(account_id)
+        if "Name" in self.view.accounts_.get(account_id, {}):
+            self.view.accounts_[account_id]["Name"] = names.FORGOTTEN
+        return names.NO_HISTORY  # nothing on disk keeps a copy

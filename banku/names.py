@@ -77,21 +77,71 @@ def unseal(key: bytes, account_id: str, sealed: str) -> str:
                          " key") from None
 
 
+def shown_names(pairs: list[tuple[str, str]], keys: list[str | bytes | None],
+                forgotten: list[object]) -> dict[str, str]:
+    """Account id -> the name to show, given each pair's key (None: none) and whether its key
+    was destroyed on purpose. The one rule for what a sealed name shows, whatever keeps the keys.
+    """
+    shown = {}
+    for (account_id, sealed), key, gone in zip(pairs, keys, forgotten, strict=True):
+        if key is not None:
+            try:
+                shown[account_id] = unseal(_unb64(key if isinstance(key, str) else key.decode()),
+                                           account_id, sealed)
+                continue
+            except BankuError as exc:
+                log.warning("%s; showing %r.", exc, NO_KEY, extra={"event": "bad_key"})
+                shown[account_id] = NO_KEY
+        elif gone:
+            shown[account_id] = FORGOTTEN
+        else:
+            log.warning("No key for the sealed name of account %s, which was never"
+                        " forgotten (was the Redis of the keys lost?); showing %r.",
+                        account_id, NO_KEY, extra={"event": "missing_key"})
+            shown[account_id] = NO_KEY
+    return shown
+
+
+def new_key() -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return _b64(AESGCM.generate_key(256))
+
+
+def seal_with(key: str | bytes, account_id: str, name: str) -> str:
+    return seal(_unb64(key if isinstance(key, str) else key.decode()), account_id, name)
+
+
+def already_forgotten(account_id: str) -> BankuError:
+    return BankuError(f"The name of account {account_id} was already forgotten.")
+
+
+def not_sealed(account_id: str, in_view: bool) -> BankuError:
+    """Why an account without a key cannot be forgotten."""
+    if in_view:
+        return BankuError(
+            f"The name of account {account_id} was written in the clear"
+            " (BANKU_ENCRYPT_NAMES was off when it was opened): a name in an immutable"
+            " log cannot be forgotten."
+        )
+    return AccountNotFound(f"There is no account {account_id!r} with a sealed name in"
+                           " this namespace.")
+
+
 class NameVault:
-    """Per-account name keys in Redis, and the set of accounts whose key was destroyed."""
+    """Per-account name keys in Redis, and the set of accounts whose key was destroyed
+    (the Redis adapter of `banku.ports.NameKeys`)."""
 
     def __init__(self, redis_client, prefix: str) -> None:  # noqa: ANN001 - a redis.Redis
         self.redis = redis_client
+        self.prefix = prefix
         self.keys_key = f"{prefix}banku:keys"
         self.forgotten_key = f"{prefix}banku:forgotten"
 
     def seal(self, account_id: str, name: str) -> str:
         """Seal a name under the account's key (made now, or the one a retry already made)."""
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        self.redis.hsetnx(self.keys_key, account_id, _b64(AESGCM.generate_key(256)))
-        key = self.redis.hget(self.keys_key, account_id)
-        return seal(_unb64(key if isinstance(key, str) else key.decode()), account_id, name)
+        self.redis.hsetnx(self.keys_key, account_id, new_key())
+        return seal_with(self.redis.hget(self.keys_key, account_id), account_id, name)
 
     def reveal(self, sealed_names: Iterable[tuple[str, str]]) -> dict[str, str]:
         """Account id -> the name to show, for (account id, sealed name) pairs."""
@@ -102,42 +152,19 @@ class NameVault:
         pipe.hmget(self.keys_key, [a for a, _ in pairs])
         pipe.smismember(self.forgotten_key, [a for a, _ in pairs])
         keys, forgotten = pipe.execute()
-        shown = {}
-        for (account_id, sealed), key, gone in zip(pairs, keys, forgotten, strict=True):
-            if key is not None:
-                try:
-                    shown[account_id] = unseal(_unb64(key if isinstance(key, str)
-                                                      else key.decode()), account_id, sealed)
-                    continue
-                except BankuError as exc:
-                    log.warning("%s; showing %r.", exc, NO_KEY, extra={"event": "bad_key"})
-                    shown[account_id] = NO_KEY
-            elif gone:
-                shown[account_id] = FORGOTTEN
-            else:
-                log.warning("No key for the sealed name of account %s, which was never"
-                            " forgotten (was the Redis of the keys lost?); showing %r.",
-                            account_id, NO_KEY, extra={"event": "missing_key"})
-                shown[account_id] = NO_KEY
-        return shown
+        return shown_names(pairs, keys, forgotten)
 
-    def forget(self, account_id: str, view_key: str) -> str:
+    def forget(self, account_id: str, view_key: str | None = None) -> str:
         """Destroy the account's key, note it as forgotten and blank its name in the view, in
         one step. Refused, changing nothing, for an unknown account or one forgotten already.
 
         Then asks Redis to rewrite its append-only file, which still holds the key; returns what
         became of that (see `rewrite_history`)."""
+        view_key = view_key or f"{self.prefix}{account_id}"  # the view's hash of the account
         if self.redis.sismember(self.forgotten_key, account_id):
-            raise BankuError(f"The name of account {account_id} was already forgotten.")
+            raise already_forgotten(account_id)
         if not self.redis.hexists(self.keys_key, account_id):
-            if self.redis.hexists(view_key, "Id"):
-                raise BankuError(
-                    f"The name of account {account_id} was written in the clear"
-                    " (BANKU_ENCRYPT_NAMES was off when it was opened): a name in an immutable"
-                    " log cannot be forgotten."
-                )
-            raise AccountNotFound(f"There is no account {account_id!r} with a sealed name in"
-                                  " this namespace.")
+            raise not_sealed(account_id, bool(self.redis.hexists(view_key, "Id")))
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(self.keys_key, account_id)
         pipe.sadd(self.forgotten_key, account_id)

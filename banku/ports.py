@@ -115,6 +115,20 @@ class DeadLetterSink(Protocol):
     def close(self) -> None: ...
 
 
+class NameKeys(Protocol):
+    """The per-account keys that seal account names (crypto-shredding), kept outside the log."""
+
+    def seal(self, account_id: str, name: str) -> str:
+        """The name sealed under the account's key (made now, or the one a retry made)."""
+
+    def reveal(self, sealed_names: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Account id -> the name to show: opened, ``(forgotten)`` or unavailable."""
+
+    def forget(self, account_id: str, view_key: str | None = None) -> str:
+        """Destroy the account's key and blank its name in the view; says what became of
+        copies on disk. Refused (BankuError), changing nothing, if there is nothing to forget."""
+
+
 class ViewStore(Protocol):
     """The read model and the projector's tracking record, changed together or not at all."""
 
@@ -139,5 +153,8 @@ class ViewStore(Protocol):
     def balances(self) -> dict[str, int]: ...
 
     def stats(self) -> dict[str, int]: ...
+
+    def name_keys(self) -> NameKeys:
+        """The keys of sealed names, kept beside this view."""
 
     def close(self) -> None: ...

@@ -33,7 +33,7 @@ import weakref
 from . import defaults, gc_pause
 from .config import DEFAULT_GROUP, Settings
 from .errors import BankuError, PositionConflict, ServiceUnavailable
-from .ports import DeadLetterSink, Feed, Feeds, ViewStore
+from .ports import DeadLetterSink, Feed, Feeds, NameKeys, ViewStore
 from .projection import Projection
 
 log = logging.getLogger("banku.projector")
@@ -89,11 +89,7 @@ class Projector:
             dead_letters = dead_letters or KafkaDeadLetters(self.settings)
         self.view, self.feeds, self.dead = view, feeds, dead_letters
         # Sealed names (crypto-shredding) are opened with keys kept in the view's Redis.
-        self.names = None
-        if hasattr(view, "redis"):
-            from .names import NameVault
-
-            self.names = NameVault(view.redis, self.settings.key_prefix)
+        self.names: NameKeys | None = view.name_keys()
         self.applied = 0  # events applied by this projector instance
         self.dead_letters = 0
         self.assignment_history: list[tuple[float, list[int]]] = []

@@ -18,6 +18,7 @@ effects.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -26,6 +27,9 @@ from .diagnostics import redis_errors
 from .errors import PositionConflict, ViewCorrupt
 from .model import BankAccount
 from .projection import Batch
+
+if TYPE_CHECKING:
+    from .names import NameVault
 
 # The projector's atomic step. Invariant: it writes everything or nothing. Redis does not roll a
 # script back when a command fails half-way, so the script first checks everything that could
@@ -139,6 +143,12 @@ class ReadModel:
 
     def account_key(self, account_id: str) -> str:
         return f"{self.prefix}{account_id}"
+
+    def name_keys(self) -> NameVault:
+        """The keys of sealed names (crypto-shredding), in this view's Redis."""
+        from .names import NameVault
+
+        return NameVault(self.redis, self.prefix)
 
     # --- the Go original's three functions ---------------------------------------------------
     def fetch_account(self, account_id: str) -> BankAccount | None:
