@@ -19,8 +19,10 @@ KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 SCALA_VERSION = "2.13"
 JAVA_MIN = 17
-# A small heap and the serial collector suit a 2-core laptop running three brokers.
-KAFKA_HEAP = ["-Xmx512m", "-Xms128m", "-XX:+UseSerialGC"]
+# A small heap and the serial collector suit a 2-core laptop running three brokers. A broker
+# out of memory exits at once (and `banku stack status` says it is down) instead of running on,
+# half-broken, at full CPU while every client is told something else.
+KAFKA_HEAP = ["-Xmx512m", "-Xms128m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"]
 
 Log = Callable[[str], None]
 
@@ -132,10 +134,11 @@ def ensure_kafka_jars(log: Log = _quiet) -> Path:
     return libs
 
 
-def java_base(libs: Path) -> list[str]:
+def java_base(libs: Path, extra_classpath: tuple[Path, ...] = ()) -> list[str]:
     """The start of every Kafka command line: Java, heap, logging, classpath."""
+    classpath = os.pathsep.join([f"{libs}/*", *map(str, extra_classpath)])
     return [
         java_command(), *KAFKA_HEAP, "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={libs.parent / 'log4j2.yaml'}",
-        "-cp", f"{libs}/*",
+        "-cp", classpath,
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import StackError
 from .jars import java_base
-from .plan import StackPlan
+from .plan import StackPlan, private_dir, write_private
 
 # Failover demos use short session timeouts; the broker must allow them.
 GROUP_MIN_SESSION_TIMEOUT_MS = 1000
@@ -21,6 +21,31 @@ GROUP_MIN_SESSION_TIMEOUT_MS = 1000
 REPLICA_FETCH_WAIT_MAX_MS = 500
 # ... and a follower that has not caught up for this long drops out of the in-sync replicas.
 REPLICA_LAG_TIME_MAX_MS = 30_000
+
+# What one request may cost the broker. Kafka reads a whole request into memory before it looks at
+# what is inside, up to socket.request.max.bytes (100 MiB by default): seven producers sending 95 MB
+# each filled a 512 MiB heap. The kit's largest record is a snapshot (kafka_io.COMPACTED_CONFIG:
+# at most 16 MiB, on a topic that allows it); every other topic keeps Kafka's 1 MiB.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+MESSAGE_MAX_BYTES = 1024 * 1024 + 12  # Kafka's default, written out: a record of the log is tiny
+SOCKET_REQUEST_MAX_BYTES = MAX_RECORD_BYTES + 1024 * 1024  # the largest record and its request
+# All requests being read or waiting to be handled, together: the broker stops reading sockets
+# (and so slows every producer down) rather than run out of its heap.
+QUEUED_MAX_REQUEST_BYTES = 96 * 1024 * 1024
+
+# A room's connections. Without --host every learner (and a hub's notebooks) connects from
+# 127.0.0.1; with --host, each learner's own machine is one address. A learner's notebook holds a
+# handful of clients with one or two connections each (measured in
+# tests/fault/test_room_attacks.py), so 40 learners need a few hundred; the caps leave room for a
+# hundred learners and stop a flood.
+ROOM_MAX_CONNECTIONS = 2000
+ROOM_MAX_CONNECTIONS_PER_IP = 200  # one learner's machine
+ROOM_MAX_CONNECTIONS_HERE = 1500  # the room's own machine: the hub's learners, the instructor
+# What a learner may create: a topic has at most this many partitions (the kit's have 3, a
+# notebook's demo 1), and its configs stay within what the kit's own topics use.
+ROOM_MAX_PARTITIONS = 12
+ROOM_MIN_SEGMENT_MS = 600_000  # the snapshot topic's segment.ms (kafka_io.COMPACTED_CONFIG)
+ROOM_MIN_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 def server_properties(plan: StackPlan, node: int) -> str:
@@ -59,6 +84,9 @@ def server_properties(plan: StackPlan, node: int) -> str:
         "broker.heartbeat.interval.ms=1000",
         f"replica.fetch.wait.max.ms={REPLICA_FETCH_WAIT_MAX_MS}",
         f"replica.lag.time.max.ms={REPLICA_LAG_TIME_MAX_MS}",
+        f"message.max.bytes={MESSAGE_MAX_BYTES}",
+        f"socket.request.max.bytes={SOCKET_REQUEST_MAX_BYTES}",
+        f"queued.max.request.bytes={QUEUED_MAX_REQUEST_BYTES}",
     ]
     if plan.room:
         lines += room_properties(plan)
@@ -103,18 +131,46 @@ def room_properties(plan: StackPlan) -> list[str]:
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found=false",
         f"super.users=User:{ADMIN_USER};User:{INSTRUCTOR_USER}",
+        *room_limits(plan),
+    ]
+
+
+def room_limits(plan: StackPlan) -> list[str]:
+    """What one learner may take of the room's broker: connections, and what they create (the
+    topic policy, `banku.stack.policy`). Rates per learner are client quotas, set with each login
+    (`banku.lab.room_access.set_quotas`)."""
+    from .policy import POLICY_CLASS
+
+    here = ["127.0.0.1"] + ([plan.advertised_host] if plan.listen_host != "127.0.0.1" else [])
+    overrides = ",".join(f"{host}:{ROOM_MAX_CONNECTIONS_HERE}" for host in here)
+    return [
+        f"max.connections={ROOM_MAX_CONNECTIONS}",
+        f"max.connections.per.ip={ROOM_MAX_CONNECTIONS_PER_IP}",
+        f"max.connections.per.ip.overrides={overrides}",
+        f"create.topic.policy.class.name={POLICY_CLASS}",
+        f"alter.config.policy.class.name={POLICY_CLASS}",
+        f"banku.room.max.partitions={ROOM_MAX_PARTITIONS}",
+        f"banku.room.max.message.bytes={MAX_RECORD_BYTES}",
+        f"banku.room.min.segment.ms={ROOM_MIN_SEGMENT_MS}",
+        f"banku.room.min.segment.bytes={ROOM_MIN_SEGMENT_BYTES}",
     ]
 
 
 def format_users(plan: StackPlan) -> list[str]:
     """``--add-scram`` arguments: a room's first users exist from the start (learners are added
-    later through the admin API, without a restart)."""
+    later through the admin API, without a restart). They hold passwords, so they reach Java in an
+    argument file (`format_storage`), never on its command line."""
     if not plan.room:
         return []
     users = [(ADMIN_USER, plan.room.admin_password),
              (INSTRUCTOR_USER, plan.room.instructor_password)]
     return [arg for name, password in users
             for arg in ("--add-scram", f"{ROOM_MECHANISM}=[name={name},password={password}]")]
+
+
+def _quoted(arg: str) -> str:
+    """One argument of a Java @argfile: in double quotes, backslashes and quotes escaped."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def new_cluster_id() -> str:
@@ -129,17 +185,26 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def format_storage(plan: StackPlan, node: int, cluster_id: str, libs: Path) -> None:
+def format_storage(plan: StackPlan, node: int, cluster_id: str, libs: Path,
+                   classpath: tuple[Path, ...] = ()) -> None:
+    """Format a node's storage once; ``classpath``: what else the broker loads (the storage tool
+    checks that server.properties names classes it can find)."""
     data = plan.node_dir(node) / "data"
     if (data / "meta.properties").exists():
         return
-    data.mkdir(parents=True, exist_ok=True)
+    private_dir(data)
     props = plan.node_dir(node) / "server.properties"
-    result = subprocess.run(
-        [*java_base(libs), "kafka.tools.StorageTool", "format", "-t", cluster_id,
-         "-c", str(props), *format_users(plan)],
-        capture_output=True, text=True,
-    )
+    args = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+            *format_users(plan)]
+    # Java's own @argfile: what `ps` shows is "java ... @/path", the passwords stay in a file only
+    # we can read, deleted as soon as the tool has run.
+    argfile = plan.node_dir(node) / "format.args"
+    write_private(argfile, "\n".join(_quoted(arg) for arg in args) + "\n")
+    try:
+        result = subprocess.run([*java_base(libs, classpath), f"@{argfile}"],
+                                capture_output=True, text=True, umask=0o077)
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise StackError(
             f"Formatting Kafka storage for node {node} failed: "

@@ -45,6 +45,22 @@ class RoomKeys:
             return None
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read or write, from the first byte (it may hold passwords):
+    created with mode 0600, never 0644 for a moment before a chmod."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        f.write(text)
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only its owner may enter (mode 0700), made if missing."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 def banku_home() -> Path:
     """Where Kafka's jars and the stacks' data live (``$BANKU_HOME``, or ``~/.cache/banku``)."""
     return Path(os.environ.get("BANKU_HOME") or Path.home() / ".cache" / "banku")
@@ -160,8 +176,9 @@ class StackPlan:
             return {}
 
     def write_state(self, state: dict) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps(state, indent=2))
+        # The stack's folder holds its data (learners' records, the view, the logs): its owner's.
+        private_dir(self.directory)
+        write_private(self.state_file, json.dumps(state, indent=2))
 
     def formatted_brokers(self) -> int:
         """How many brokers the storage in the stack directory was formatted for (0: none)."""

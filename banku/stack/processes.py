@@ -19,10 +19,13 @@ from pathlib import Path
 from ..errors import StackError
 from .jars import ensure_kafka_jars, java_base
 from .kafka_config import format_storage, new_cluster_id, server_properties
-from .plan import StackPlan
+from .plan import StackPlan, private_dir, write_private
+from .policy import policy_classes
 
 Log = Callable[[str], None]
 ROOM_DATABASES = 1000  # a workshop room's Redis: learner NN works in database NN
+# The servers create their files (segments, the append-only file, logs) for their owner alone.
+SERVER_UMASK = 0o077
 
 
 def _quiet(_: str) -> None:
@@ -111,17 +114,18 @@ def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
     # Every node of the cluster must be formatted with the same id: keep it before formatting.
     state["brokers"] = plan.brokers
     plan.write_state(state)
-    plan.node_dir(node).mkdir(parents=True, exist_ok=True)
+    private_dir(plan.node_dir(node))
     props = plan.node_dir(node) / "server.properties"
-    props.write_text(server_properties(plan, node))
-    if plan.room:
-        props.chmod(0o600)  # it holds the broker's own passwords
-    format_storage(plan, node, cluster_id, libs)
-    logfile = open(plan.kafka_log(node), "ab")  # noqa: SIM115 - handed to the child process
+    write_private(props, server_properties(plan, node))  # a room's holds the broker's passwords
+    # A room's broker takes its topic policy from a class compiled for it (banku.stack.policy).
+    extra = (policy_classes(libs),) if plan.room else ()
+    format_storage(plan, node, cluster_id, libs, extra)
+    logfile = _private_log(plan.kafka_log(node))
     proc = subprocess.Popen(
-        [*java_base(libs), "kafka.Kafka", str(props)],
+        [*java_base(libs, extra), "kafka.Kafka", str(props)],
         stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True,  # survives the `banku stack up` process
+        umask=SERVER_UMASK,
     )
     logfile.close()
     state = plan.read_state()
@@ -129,6 +133,11 @@ def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
     state["brokers"] = plan.brokers
     plan.write_state(state)
     return proc.pid
+
+
+def _private_log(path: Path):  # noqa: ANN202 - a binary file handed to the child process
+    """A server's log, appended to, readable by its owner only."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def kafka_pid(plan: StackPlan, node: int) -> int | None:
@@ -140,9 +149,10 @@ def kafka_pid(plan: StackPlan, node: int) -> int | None:
 def start_redis(plan: StackPlan) -> int:
     """Start (or restart) the stack's redis-server; returns its pid."""
     server = redis_server_command()
-    plan.redis_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(plan.redis_dir)
     args = [
-        server, "--bind", plan.listen_host, "--port", str(plan.redis_port),
+        server, *_redis_password_file(plan),  # a config file comes first, options after it
+        "--bind", plan.listen_host, "--port", str(plan.redis_port),
         "--dir", str(plan.redis_dir), "--daemonize", "no",
         # An append-only file keeps the view *and* the projector's positions across a restart;
         # both live in the same file, so whatever survives is a consistent prefix.
@@ -153,16 +163,29 @@ def start_redis(plan: StackPlan) -> int:
     if acl_file.exists():  # a workshop stack: one Redis user per learner, passwords in the file
         # ... and a database per learner (banku.lab.room_access.learner_database)
         args += ["--aclfile", str(acl_file), "--databases", str(ROOM_DATABASES)]
-    elif plan.redis_password:
-        args += ["--requirepass", plan.redis_password]
     proc = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # What redis-server writes (the append-only file, its log, users.acl rewritten by ACL
+        # SAVE, which creates it 0644 otherwise) is its owner's alone.
+        umask=SERVER_UMASK,
     )
     state = plan.read_state()
     state["redis"] = {"pid": proc.pid, "port": plan.redis_port}
     plan.write_state(state)
     return proc.pid
+
+
+def _redis_password_file(plan: StackPlan) -> list[str]:
+    """A password-protected stack's ``requirepass`` in a config file (mode 0600) that
+    redis-server reads first: `ps` shows its path, not the password."""
+    conf = plan.redis_dir / "redis.conf"
+    if plan.redis_acl_file.exists() or not plan.redis_password:
+        conf.unlink(missing_ok=True)
+        return []
+    quoted = plan.redis_password.replace("\\", "\\\\").replace('"', '\\"')
+    write_private(conf, f'requirepass "{quoted}"\n')
+    return [str(conf)]
 
 
 def redis_pid(plan: StackPlan) -> int | None:
