@@ -7,9 +7,11 @@ imported by the command that needs them, so ``banku --help`` does not pay for pa
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import defaults
-from .config import DEFAULT_GROUP, Settings
+from .config import DEFAULT_GROUP, ENV_FILE_VAR, Settings
 from .errors import BankuError
 
 
@@ -80,8 +82,11 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
         stack.down(settings, wipe=args.wipe)
         return 0
     result = stack.status(settings)
-    for line in result.lines():
-        print(line)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        for line in result.lines():
+            print(line)
     return 0 if result.ok else 1
 
 
@@ -252,17 +257,22 @@ def _reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab.doctor import run_checks
+    from .lab.doctor import report, run_checks
 
     checks = run_checks(settings)
-    for check in checks:
-        print(check.line())
+    if args.json:
+        print(json.dumps(report(checks)))
+    else:
+        for check in checks:
+            print(check.line())
     return 0 if all(c.ok for c in checks) else 1
 
 
 def _workshop(args: argparse.Namespace, settings: Settings) -> int:
     from .lab import room
 
+    if args.action == "status":
+        return _workshop_status(args, settings)
     if args.action == "up":
         if args.learners is None or args.out is None:
             print("banku: workshop up needs --learners N and --out DIR", file=sys.stderr)
@@ -278,11 +288,40 @@ def _workshop(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _workshop_status(args: argparse.Namespace, settings: Settings) -> int:
+    from .lab import room, room_status
+
+    found = room.status(settings)
+    if found is None:
+        port = int(settings.bootstrap_list[0].rpartition(":")[2])
+        print(json.dumps(room_status.no_room(port)) if args.json
+              else room_status.no_room_sentence(port))
+        return 1
+    if args.json:
+        print(json.dumps(found.to_dict()))
+    else:
+        for line in found.lines():
+            print(line)
+    return 0 if found.ok else 1
+
+
+def _letter_json(letter: dict[str, object]) -> dict[str, object]:
+    value = letter["value"]
+    raw = value if isinstance(value, bytes) else None
+    return {"source": letter["source"], "reason": letter["reason"], "offset": letter["offset"],
+            # the bytes as text where they are UTF-8, and exactly (base64) in any case
+            "value": raw.decode("utf-8", errors="replace") if raw is not None else None,
+            "value_base64": base64.b64encode(raw).decode("ascii") if raw is not None else None}
+
+
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     from .lab.workshop import dead_letters
 
     topic = settings.commands_dlq_topic if args.commands else settings.dlq_topic
     letters = dead_letters(settings, topic)
+    if args.json:
+        print(json.dumps({"topic": topic, "dead_letters": [_letter_json(x) for x in letters]}))
+        return 0
     if not letters:
         print(f"No dead letters in {topic}.")
     for letter in letters:
@@ -291,10 +330,28 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- the parser ----------------------------------------------------------------------------------
+_POSITIONAL_HELP = {
+    "NAME": "the account holder's name (1 to 100 characters)",
+    "ID": "the account's id, as `banku create` printed it",
+    "FROM": "the id of the account the money leaves",
+    "TO": "the id of the account the money goes to",
+    "AMOUNT": "a positive whole number of cents (2000 is 20.00)",
+}
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("banku")
+    except importlib.metadata.PackageNotFoundError:
+        return "(unknown: the kit is not installed; run ./kit lab)"
+
+
 def _money_command(sub, name: str, func, help_: str, *positionals: tuple[str, str]) -> None:  # noqa: ANN001
     p = sub.add_parser(name, help=help_)
     for dest, metavar in positionals:
-        p.add_argument(dest, metavar=metavar)
+        p.add_argument(dest, metavar=metavar, help=_POSITIONAL_HELP[metavar])
     p.add_argument("--command-id", default=None,
                    help="idempotency key: the same id sent again writes nothing new")
     p.set_defaults(func=func)
@@ -304,12 +361,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="banku", description="Event sourcing and CQRS with Apache Kafka: the Banku kit."
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"banku {_version()}",
+                        help="print the kit's version and exit")
+    parser.add_argument("--env-file", metavar="PATH",
+                        help=f"read the settings from this env file (a learner-NN.env) as well"
+                             f" as the environment; its values win (same as {ENV_FILE_VAR}=PATH)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do; `banku COMMAND --help` tells more")
 
     p = sub.add_parser("stack", help="start, stop or check the local Kafka + Redis")
-    p.add_argument("action", choices=["up", "down", "status"])
-    p.add_argument("--brokers", type=int, default=1, choices=[1, 3])
+    p.add_argument("action", choices=["up", "down", "status"],
+                   help="up: start what is missing and wait until both answer; down: stop what"
+                        " up started; status: do both answer? (exit 0 only if so)")
+    p.add_argument("--brokers", type=int, default=1, choices=[1, 3],
+                   help="with up: one broker, or a three-broker cluster (notebook 05)")
     p.add_argument("--wipe", action="store_true", help="with down: also delete the data")
+    p.add_argument("--json", action="store_true",
+                   help="with status: print one JSON document instead of lines")
     p.set_defaults(func=_stack)
 
     _money_command(sub, "create", _create, "open an account; prints its id", ("name", "NAME"))
@@ -322,15 +390,21 @@ def build_parser() -> argparse.ArgumentParser:
                    ("source", "FROM"), ("target", "TO"), ("amount", "AMOUNT"))
 
     p = sub.add_parser("balances", help="every account as the Redis view shows it")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {Id, Name, Balance} instead of a table")
     p.set_defaults(func=_balances)
 
     p = sub.add_parser("project", help="run the projector (Kafka -> Redis)")
-    p.add_argument("--group", default=DEFAULT_GROUP)
+    p.add_argument("--group", default=DEFAULT_GROUP,
+                   help="the consumer group (prefixed with your namespace); default %(default)s")
     p.add_argument("--until-caught-up", action="store_true",
                    help="stop once everything up to the end offsets is applied")
-    p.add_argument("--timeout", type=float, default=defaults.CATCH_UP_TIMEOUT_S)
-    p.add_argument("--session-timeout-ms", type=int, default=defaults.SESSION_TIMEOUT_MS)
+    p.add_argument("--timeout", type=float, default=defaults.CATCH_UP_TIMEOUT_S,
+                   help="with --until-caught-up: give up after this many seconds"
+                        " (default %(default)s)")
+    p.add_argument("--session-timeout-ms", type=int, default=defaults.SESSION_TIMEOUT_MS,
+                   help="how long the group waits for a silent member before handing its"
+                        " partitions to another (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=defaults.PROJECTOR_BATCH,
                    help="records per poll, applied to Redis in one atomic step")
     p.add_argument("--client-id", default=None, help="name shown in the group's member list")
@@ -344,14 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("handler", help="decide commands from the commands topic (one writer per"
                        " account; for BANKU_COMMANDS=topic)")
     p.add_argument("--client-id", default=None, help="name shown in the group's member list")
-    p.add_argument("--session-timeout-ms", type=int, default=defaults.SESSION_TIMEOUT_MS)
+    p.add_argument("--session-timeout-ms", type=int, default=defaults.SESSION_TIMEOUT_MS,
+                   help="how long the group waits for a silent handler before handing its"
+                        " partitions to another (default %(default)s)")
     p.add_argument("--log-json", action="store_true",
                    help="log one JSON object per line on stderr")
     p.set_defaults(func=_handler)
 
     p = sub.add_parser("forget", help="destroy the key of an account's sealed name"
                        " (crypto-shredding; names are sealed with BANKU_ENCRYPT_NAMES=1)")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="the account whose name is to be forgotten")
     p.set_defaults(func=_forget)
 
     p = sub.add_parser("snapshot", help="leave a snapshot of the write model, so that a new"
@@ -359,28 +435,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_snapshot)
 
     p = sub.add_parser("replay", help="wipe the Redis view and rebuild it from offset zero")
-    p.add_argument("--group", default=DEFAULT_GROUP)
-    p.add_argument("--timeout", type=float, default=defaults.REPLAY_TIMEOUT_S)
+    p.add_argument("--group", default=DEFAULT_GROUP,
+                   help="the projector's consumer group (prefixed with your namespace);"
+                        " default %(default)s")
+    p.add_argument("--timeout", type=float, default=defaults.REPLAY_TIMEOUT_S,
+                   help="give up after this many seconds (default %(default)s)")
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("console", help="the Go tutorial's create###Name prompt")
     p.set_defaults(func=_console)
 
     p = sub.add_parser("load", help="load the sample event log into the topic")
-    p.add_argument("path", nargs="?")
+    p.add_argument("path", nargs="?", metavar="PATH",
+                   help="a JSON-lines event log (default: the kit's recorded sample)")
     p.set_defaults(func=_load)
 
     p = sub.add_parser("reset", help="delete a namespace's topics and view (between cohorts)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--all-namespaces", action="store_true")
+    p.add_argument("--all-namespaces", action="store_true",
+                   help="every namespace on the cluster, not only yours (an instructor's reset"
+                        " between cohorts)")
     p.set_defaults(func=_reset)
 
     p = sub.add_parser("doctor", help="check everything the kit needs and say how to fix it")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document ({ok, checks: [{item, ok, detail, fix}]})")
     p.set_defaults(func=_doctor)
 
     p = sub.add_parser("workshop", help="a secured room on one cluster: a login per learner")
-    p.add_argument("action", choices=["up", "add", "down"],
+    p.add_argument("action", choices=["up", "add", "status", "down"],
                    help="up: start the room and write the learner files; add: late arrivals;"
+                        " status: who is in it, their topics and lag, do the servers answer;"
                         " down: stop it")
     p.add_argument("--learners", type=int, metavar="N",
                    help="up: how many learners; add: how many more")
@@ -391,11 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", metavar="ADDRESS",
                    help="up: the address learners' machines reach this one at (the servers"
                         " then listen on every interface); default: this machine only")
+    p.add_argument("--json", action="store_true",
+                   help="with status: print one JSON document instead of lines")
     p.set_defaults(func=_workshop)
 
     p = sub.add_parser("dlq", help="show the dead letters of this namespace")
     p.add_argument("--commands", action="store_true",
                    help="the command handler's dead letters instead of the projector's")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document ({topic, dead_letters: [...]})")
     p.set_defaults(func=_dlq)
     return parser
 
@@ -408,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("banku: %(message)s"))
         handler.setLevel(logging.WARNING)
         logging.getLogger("banku").addHandler(handler)
+    if args.env_file:
+        # In the environment, so that whatever reads Settings.from_env() later reads it too.
+        os.environ[ENV_FILE_VAR] = args.env_file
     try:
         settings = Settings.from_env()
         return args.func(args, settings)

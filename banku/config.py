@@ -5,13 +5,19 @@ A namespace isolates one learner on a shared cluster: with namespace ``alice`` t
 starts with ``alice:``.
 
 A setting the kit cannot use raises `ConfigError` with a sentence saying which and why.
+
+A learner's env file (``learner-07.env``, as ``banku workshop up`` writes it) can stand in for
+the environment: ``BANKU_ENV_FILE=path`` (or ``banku --env-file PATH``) loads it, see
+`Settings.from_env`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from urllib.parse import urlparse
 
 from .defaults import BOOTSTRAP_TIMEOUT_MS
@@ -27,9 +33,59 @@ SNAPSHOTS_TOPIC = "banku-snapshots"
 PARTITIONS = 3
 COMMAND_MODES = ("direct", "topic")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+ENV_FILE_VAR = "BANKU_ENV_FILE"
+# Paths an env file may give relative to itself (a CA file kept next to the learner's file).
+_FILE_RELATIVE = ("KAFKA_SSL_CAFILE", "REDIS_SSL_CA_CERTS")
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
 _TRUE = ("1", "true", "yes", "on")
 
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_-]{0,40}$")
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines of an env file, as ``banku workshop up`` writes them.
+
+    Blank lines and ``#`` comments are skipped; ``export KEY=VALUE`` and a value in matching
+    quotes are accepted too, so a file written for ``set -a; . file`` reads the same here.
+    ``KAFKA_SSL_CAFILE`` and ``REDIS_SSL_CA_CERTS`` may be relative to the file's folder.
+    A missing or unreadable file, or a line that is not ``KEY=VALUE``, is a `ConfigError`.
+    """
+    where = Path(path).expanduser()
+    try:
+        text = where.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"The env file {where} does not exist ({ENV_FILE_VAR} or --env-file): give the path"
+            " of your learner file, for example workshop/learner-07.env."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(
+            f"The env file {where} cannot be read ({reason}): check that it is your learner"
+            " file and that you may read it."
+        ) from None
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if not match:
+            # The line itself is not shown: it may hold a password.
+            raise ConfigError(
+                f"Line {number} of the env file {where} is not KEY=VALUE: is it your learner"
+                " file?"
+            )
+        key, value = match.group(1), match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:  # a comment after the value, as a shell would read it
+            value = value.split(" #", 1)[0].rstrip()
+        if key in _FILE_RELATIVE and value:
+            value = str(where.parent / Path(value).expanduser())
+        values[key] = value
+    return values
 
 
 @dataclass(frozen=True)
@@ -50,6 +106,12 @@ class Settings:
     commands: str = "direct"
     # Crypto-shredding: account names travel encrypted under a per-account key kept in Redis.
     encrypt_names: bool = False
+    # TLS: how clients speak to Kafka (empty: PLAINTEXT, or SASL_PLAINTEXT with a login), the
+    # CA bundle that signed the brokers' certificates (empty: the system's CAs), and the one
+    # for a rediss:// Redis.
+    kafka_security_protocol: str = ""
+    kafka_ssl_cafile: str = ""
+    redis_ssl_ca_certs: str = ""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_RE.match(self.namespace):
@@ -75,11 +137,47 @@ class Settings:
             raise ConfigError(
                 f"REDIS_URL must start with redis://, rediss:// or unix://, not {parsed.scheme!r}."
             )
+        self._check_tls(parsed.scheme)
+
+    def _check_tls(self, redis_scheme: str) -> None:
+        protocol = self.kafka_security_protocol
+        if protocol and protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"KAFKA_SECURITY_PROTOCOL is {protocol!r}: use one of"
+                f" {', '.join(SECURITY_PROTOCOLS)}."
+            )
+        for name, path in (("KAFKA_SSL_CAFILE", self.kafka_ssl_cafile),
+                           ("REDIS_SSL_CA_CERTS", self.redis_ssl_ca_certs)):
+            if path and not os.path.isfile(path):
+                raise ConfigError(
+                    f"{name} names {path}, which is not a file: give the CA bundle (PEM) that"
+                    " came with your learner file, or unset it to trust the system's CAs."
+                )
+        if self.redis_ssl_ca_certs and redis_scheme != "rediss":
+            raise ConfigError(
+                "REDIS_SSL_CA_CERTS is set but REDIS_URL does not start with rediss://, so"
+                " Redis would be spoken to without TLS: use rediss://."
+            )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, BANKU_TOPIC and BANKU_NAMESPACE."""
-        env = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from the environment (``os.environ``, or ``environ`` when given).
+
+        KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, BANKU_TOPIC, BANKU_NAMESPACE, KAFKA_SASL_USERNAME,
+        KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM, KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CAFILE,
+        REDIS_SSL_CA_CERTS, BANKU_COMMANDS and BANKU_ENCRYPT_NAMES.
+
+        When the environment names an env file in ``BANKU_ENV_FILE`` (``banku --env-file PATH``
+        sets it), that file's values are read too, and **the file wins** over the same keys in
+        the environment: a learner on a JupyterHub names their ``learner-NN.env`` because it is
+        the room they mean, and a server address the hub or the kit's defaults put in the
+        environment must not silently replace it. Keys the file does not name still come from
+        the environment. A missing or unreadable file is a `ConfigError`.
+        """
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        env_file = (env.get(ENV_FILE_VAR) or "").strip()
+        if env_file:
+            env = {**env, **read_env_file(env_file)}
         return cls(
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP,
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -90,6 +188,9 @@ class Settings:
             kafka_mechanism=(env.get("KAFKA_SASL_MECHANISM") or "PLAIN").strip().upper(),
             commands=(env.get("BANKU_COMMANDS") or "direct").strip().lower(),
             encrypt_names=(env.get("BANKU_ENCRYPT_NAMES") or "").strip().lower() in _TRUE,
+            kafka_security_protocol=(env.get("KAFKA_SECURITY_PROTOCOL") or "").strip().upper(),
+            kafka_ssl_cafile=(env.get("KAFKA_SSL_CAFILE") or "").strip(),
+            redis_ssl_ca_certs=(env.get("REDIS_SSL_CA_CERTS") or "").strip(),
         )
 
     def with_namespace(self, namespace: str) -> Settings:
@@ -152,6 +253,13 @@ class Settings:
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
+    @property
+    def kafka_protocol(self) -> str:
+        """KAFKA_SECURITY_PROTOCOL, or what a login implies: SASL_PLAINTEXT, else PLAINTEXT."""
+        if self.kafka_security_protocol:
+            return self.kafka_security_protocol
+        return "SASL_PLAINTEXT" if self.kafka_username else "PLAINTEXT"
+
     def kafka_options(self) -> dict[str, object]:
         """Keyword arguments shared by every kafka-python client the kit makes."""
         # A learner with no broker running should hear about it in seconds, not after 30.
@@ -159,14 +267,43 @@ class Settings:
             "bootstrap_servers": self.bootstrap_list,
             "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
         }
-        if self.kafka_username:
+        protocol = self.kafka_protocol
+        self._check_kafka_protocol(protocol)
+        if protocol != "PLAINTEXT":
+            options["security_protocol"] = protocol
+        if protocol.startswith("SASL_"):
             options.update(
-                security_protocol="SASL_PLAINTEXT",
                 sasl_mechanism=self.kafka_mechanism,
                 sasl_plain_username=self.kafka_username,
                 sasl_plain_password=self.kafka_password,
             )
+        if protocol.endswith("SSL") and self.kafka_ssl_cafile:
+            # Without a CA file kafka-python trusts the system's CAs (a managed cluster's case).
+            options["ssl_cafile"] = self.kafka_ssl_cafile
         return options
+
+    def _check_kafka_protocol(self, protocol: str) -> None:
+        # Checked when a client is made, not in __post_init__: code that swaps the login with
+        # `replace` passes through a moment where the two disagree.
+        if protocol.startswith("SASL_") and not self.kafka_username:
+            raise ConfigError(
+                f"KAFKA_SECURITY_PROTOCOL is {protocol} but KAFKA_SASL_USERNAME is empty: give"
+                " the login (your learner file has it), or use SSL or PLAINTEXT."
+            )
+        if not protocol.startswith("SASL_") and self.kafka_username:
+            raise ConfigError(
+                f"KAFKA_SASL_USERNAME is set but KAFKA_SECURITY_PROTOCOL is {protocol}, which"
+                f" sends no login: use SASL_{protocol}, or unset the username."
+            )
+        if self.kafka_ssl_cafile and not protocol.endswith("SSL"):
+            raise ConfigError(
+                f"KAFKA_SSL_CAFILE is set but Kafka is spoken over {protocol}: set"
+                " KAFKA_SECURITY_PROTOCOL to SSL or SASL_SSL."
+            )
+
+    def redis_options(self) -> dict[str, object]:
+        """Keyword arguments for ``redis.Redis.from_url`` beyond the URL (the CA for rediss://)."""
+        return {"ssl_ca_certs": self.redis_ssl_ca_certs} if self.redis_ssl_ca_certs else {}
 
     def redis_location(self) -> str:
         """The Redis URL without its password, for messages."""

@@ -124,7 +124,7 @@ class ReadModel:
         self.prefix = settings.key_prefix
         self.redis = redis.Redis.from_url(
             settings.redis_url, decode_responses=True, socket_connect_timeout=3,
-            socket_timeout=10, health_check_interval=30,
+            socket_timeout=10, health_check_interval=30, **settings.redis_options(),
         )
         own = f"{self.prefix}banku:"
         self.positions_key = own + "positions"

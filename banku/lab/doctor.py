@@ -12,9 +12,22 @@ from .. import stack
 from ..config import Settings
 from ..diagnostics import LEARNER_NAME
 from ..errors import NotAllowed, ServiceUnavailable, StackError
+from ..stack.jars import java_major
+from ..stack.versions import (
+    JAVA_MIN,
+    REDIS_MIN,
+    redis_note,
+    redis_server_version,
+    redis_too_old,
+    show,
+)
 
 PACKAGES = ["kafka-python", "crc32c", "redis", "pandas", "matplotlib", "ipywidgets", "tqdm",
             "cryptography", "orjson", "jupyterlab"]
+# JupyterLab is the `lab` extra: a plain `pip install -e .` would not bring it.
+INSTALL_KIT = "./kit lab (from the kit's folder), or pip install -e '.[lab]'"
+INSTALL_FIX = {"jupyterlab": "./kit lab (installs the kit and JupyterLab), or pip install -e"
+                             " '.[lab]' from the kit's folder"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,9 @@ class Check:
     def line(self) -> str:
         text = f"{'OK  ' if self.ok else 'FAIL'}  {self.item}: {self.detail}"
         return text if self.ok or not self.fix else f"{text}\n      fix: {self.fix}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"item": self.item, "ok": self.ok, "detail": self.detail, "fix": self.fix or None}
 
 
 def check_python() -> Check:
@@ -43,16 +59,18 @@ def check_packages() -> list[Check]:
             checks.append(Check(f"package {name}", True, version))
         except importlib.metadata.PackageNotFoundError:
             checks.append(Check(f"package {name}", False, "not installed",
-                                "pip install -e . (from the kit's folder)"))
+                                INSTALL_FIX.get(name, INSTALL_KIT)))
     return checks
 
 
 def check_java() -> Check:
+    """Java 17+ (Kafka's); a Java too old is said in one line."""
+    item = f"Java {JAVA_MIN}+"
     try:
         java = stack.java_command()
-        return Check("Java 17+", True, java)
     except StackError as exc:
-        return Check("Java 17+", False, "missing or too old", str(exc))
+        return Check(item, False, str(exc))
+    return Check(item, True, f"{java} (Java {java_major(java)})")
 
 
 def check_kafka_jars() -> Check:
@@ -67,10 +85,30 @@ def check_kafka_jars() -> Check:
 
 
 def check_redis_server() -> Check:
+    """The redis-server `banku stack up` starts: installed, and 6.2 or newer."""
     found = shutil.which("redis-server")
-    return Check("redis-server", bool(found), found or "not installed",
-                 "" if found else
-                 "sudo apt-get install -y redis-server (macOS: brew install redis)")
+    if not found:
+        return Check("redis-server", False, "not installed",
+                     "sudo apt-get install -y redis-server (macOS: brew install redis)")
+    return _redis_version_check("redis-server", found, redis_server_version(found))
+
+
+def check_redis_version(settings: Settings) -> Check | None:
+    """The version of the Redis that answers at REDIS_URL (None when it will not say)."""
+    version = stack.redis_version(settings)
+    if version is None:
+        return None
+    return _redis_version_check(f"Redis {show(REDIS_MIN)}+", f"the Redis at"
+                                f" {settings.redis_location()}", version)
+
+
+def _redis_version_check(item: str, what: str, version: tuple[int, ...] | None) -> Check:
+    if version is None:
+        return Check(item, True, f"{what} (version unknown)")
+    too_old = redis_too_old(version, what)
+    if too_old:
+        return Check(item, False, too_old)
+    return Check(item, True, f"{what} (Redis {show(version)}{redis_note(version)})")
 
 
 def check_servers(settings: Settings) -> list[Check]:
@@ -143,8 +181,15 @@ def run_checks(settings: Settings | None = None) -> list[Check]:
     servers = check_servers(settings)
     local = _local(settings)
     tools = [check_java(), check_kafka_jars(), check_redis_server()] if local else []
+    version = check_redis_version(settings) if servers[1].ok else None
     return [check_python(), *check_packages(), *tools, *servers,
-            *check_identity(settings, servers), check_namespace(settings)]
+            *([version] if version else []), *check_identity(settings, servers),
+            check_namespace(settings)]
+
+
+def report(checks: list[Check]) -> dict[str, object]:
+    """The checks as one JSON-ready document (``banku doctor --json``)."""
+    return {"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}
 
 
 def _local(settings: Settings) -> bool:

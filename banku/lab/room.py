@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ..config import Settings
@@ -32,6 +33,9 @@ from ..errors import StackError
 from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
 from ..stack.plan import StackPlan
 from .room_access import Login, add_logins, initial_acl_file, learner_database, new_password
+
+if TYPE_CHECKING:
+    from .room_status import RoomStatus
 
 Log = Callable[[str], None]
 
@@ -242,3 +246,21 @@ def down(settings: Settings, wipe: bool = False, log: Log = print) -> None:
         for path in gone:
             path.unlink(missing_ok=True)
         log(f"Removed the {len(gone)} env files from {out}")
+
+
+def status(settings: Settings) -> RoomStatus | None:
+    """The room on the port KAFKA_BOOTSTRAP_SERVERS names, read with the instructor's login it
+    keeps: its learners, their topics and projectors' lag, and whether its servers answer.
+    None when no room was started on that port."""
+    from .room_status import room_status
+
+    settings = _bare(settings)
+    # The instructor's file of a room opened with --host names that address; the room (and its
+    # room.json) is this machine's all the same.
+    port = settings.bootstrap_list[0].rpartition(":")[2]
+    url = urlparse(settings.redis_url)
+    settings = replace(settings, bootstrap_servers=f"127.0.0.1:{port}",
+                       redis_url=f"{url.scheme}://127.0.0.1:{url.port or 6379}{url.path}")
+    plan = StackPlan.from_settings(settings)
+    room = RoomFile.load(plan)
+    return None if room is None else room_status(settings, plan, room)

@@ -7,11 +7,19 @@ as a plain Java process. Ports come from the same settings the clients use
 
 The modules: `plan` (ports and directories), `jars` (Maven Central, Java), `kafka_config`
 (server.properties, storage), `processes` (start, find, stop), `health` (does it answer?) and
-`control` (`up` and `down`).
+`control` (`up` and `down`), `versions` (which Redis and Java are new enough).
 """
 
 from .control import down, up
-from .health import StackStatus, kafka_broker_count, kafka_check, redis_answers, redis_check, status
+from .health import (
+    StackStatus,
+    kafka_broker_count,
+    kafka_check,
+    redis_answers,
+    redis_check,
+    redis_version,
+    status,
+)
 from .jars import KAFKA_VERSION, ensure_kafka_jars, jars_fetched, java_command, kafka_libs_dir
 from .kafka_config import GROUP_MIN_SESSION_TIMEOUT_MS, new_cluster_id
 from .plan import StackPlan, banku_home
@@ -30,6 +38,6 @@ __all__ = [
     "GROUP_MIN_SESSION_TIMEOUT_MS", "KAFKA_VERSION", "StackPlan", "StackStatus", "banku_home",
     "down", "ensure_kafka_jars", "jars_fetched", "java_command", "kafka_broker_count",
     "kafka_check", "kafka_libs_dir", "kafka_pid", "new_cluster_id", "pid_alive", "port_open",
-    "redis_answers", "redis_check", "redis_pid", "redis_server_command", "start_kafka_node",
-    "start_redis", "status", "stop_pids", "up",
+    "redis_answers", "redis_check", "redis_pid", "redis_server_command", "redis_version",
+    "start_kafka_node", "start_redis", "status", "stop_pids", "up",
 ]

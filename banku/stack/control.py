@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..errors import LoginRefused, StackError
-from .health import kafka_broker_count, kafka_check, redis_answers, redis_check
+from .health import kafka_broker_count, kafka_check, redis_answers, redis_check, redis_version
 from .jars import KAFKA_VERSION, ensure_kafka_jars, java_command
 from .plan import StackPlan
 from .processes import (
@@ -28,6 +28,7 @@ from .processes import (
     stop_pids,
     tail,
 )
+from .versions import Version, redis_server_version, redis_too_old
 
 Log = Callable[[str], None]
 NODES = range(1, 4)
@@ -65,6 +66,7 @@ def _plan_redis(settings: Settings, plan: StackPlan, needs: _Needs) -> None:
     answers, problem = redis_check(settings)
     needs.redis = not answers
     if answers:
+        _refuse_old_redis(redis_version(settings), f"The Redis at {settings.redis_location()}")
         return
     own = redis_pid(plan)
     if own and problem:
@@ -74,13 +76,21 @@ def _plan_redis(settings: Settings, plan: StackPlan, needs: _Needs) -> None:
             " REDIS_URL."
         )
     if not own:
-        redis_server_command()
+        command = redis_server_command()
+        _refuse_old_redis(redis_server_version(command), command)
         if port_open(plan.redis_port):
             raise StackError(
                 f"Port {plan.redis_port} is taken by something that is not a Redis we can reach"
                 " (a wrong password in REDIS_URL?); stop it or set REDIS_URL to another port."
             )
         needs.start_redis = True
+
+
+def _refuse_old_redis(version: Version | None, what: str) -> None:
+    """Refuse, in one sentence, a Redis older than the kit needs (an unknown version passes)."""
+    too_old = redis_too_old(version, what) if version else None
+    if too_old:
+        raise StackError(too_old)
 
 
 def _plan_kafka(settings: Settings, plan: StackPlan, brokers: int, needs: _Needs,

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..errors import ServiceUnavailable
 from .processes import port_open
+from .versions import Version, running_redis_version
 
 
 def kafka_check(settings: Settings, timeout: float = 3.0,
                 ) -> tuple[int, ServiceUnavailable | None]:
     """How many brokers answer, and, when none does although one listens, why (a refused SASL
-    login is a `LoginRefused`); None when nothing listens at all."""
+    login is a `LoginRefused`); when nothing listens, None, or for a workshop room of this
+    machine the sentence that its broker is down."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -22,7 +24,7 @@ def kafka_check(settings: Settings, timeout: float = 3.0,
         port_open(int(s.rpartition(":")[2]), s.rpartition(":")[0].strip("[]") or "127.0.0.1")
         for s in settings.bootstrap_list if s.rpartition(":")[2].isdigit()
     ):
-        return 0, None
+        return 0, room_broker_down(settings)
     try:
         with kafka_errors(settings):
             admin = KafkaAdminClient(
@@ -41,6 +43,28 @@ def kafka_check(settings: Settings, timeout: float = 3.0,
         admin.close()
 
 
+def room_broker_down(settings: Settings) -> ServiceUnavailable | None:
+    """One line for a workshop room whose broker does not listen (None for any other stack):
+    a room's learners cannot restart it, and it must not read like a refused login."""
+    from ..errors import StackError
+    from .plan import StackPlan
+    from .processes import tail
+
+    try:
+        plan = StackPlan.from_settings(settings)
+    except StackError:
+        return None  # not a stack of this machine
+    if plan.room is None:
+        return None
+    log = plan.kafka_log(1)
+    # -XX:+ExitOnOutOfMemoryError (banku.stack.jars) ends the broker with this line in its log.
+    why = "; it ran out of memory" if "OutOfMemoryError" in tail(log, 20) else ""
+    return ServiceUnavailable(
+        f"the room's broker is down: Kafka does not answer at {settings.bootstrap_servers}{why}"
+        f" (log: {log}); `banku workshop up --learners N --out DIR` restarts it, learners and"
+        " data kept.")
+
+
 def kafka_broker_count(settings: Settings, timeout: float = 3.0) -> int:
     """How many brokers answer a metadata request (0 when Kafka is not reachable)."""
     return kafka_check(settings, timeout)[0]
@@ -55,7 +79,8 @@ def redis_check(settings: Settings, timeout: float = 1.0,
 
     try:
         client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+            settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout,
+            **settings.redis_options(),
         )
         try:
             return bool(client.ping()), None
@@ -69,6 +94,23 @@ def redis_check(settings: Settings, timeout: float = 1.0,
 
 def redis_answers(settings: Settings, timeout: float = 1.0) -> bool:
     return redis_check(settings, timeout)[0]
+
+
+def redis_version(settings: Settings, timeout: float = 1.0) -> Version | None:
+    """The version the Redis at REDIS_URL reports; None when it does not answer or will not say."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout,
+            **settings.redis_options(),
+        )
+    except (redis.RedisError, ValueError):
+        return None
+    try:
+        return running_redis_version(client)
+    finally:
+        client.close()
 
 
 @dataclass
@@ -100,6 +142,21 @@ class StackStatus:
             redis_line = (f"FAIL  Redis does not answer at {s.redis_location()}:"
                           " run `banku stack up`")
         return [kafka, redis_line]
+
+    def to_dict(self) -> dict[str, object]:
+        """The same facts as `lines`, for ``banku stack status --json``."""
+        s = self.settings
+        kafka_ok = self.kafka_brokers > 0
+        return {
+            "ok": self.ok,
+            "kafka": {"ok": kafka_ok, "bootstrap_servers": s.bootstrap_servers,
+                      "brokers": self.kafka_brokers,
+                      "problem": None if kafka_ok else self.kafka_problem
+                      or f"Kafka does not answer at {s.bootstrap_servers}"},
+            "redis": {"ok": self.redis, "url": s.redis_location(),
+                      "problem": None if self.redis else self.redis_problem
+                      or f"Redis does not answer at {s.redis_location()}"},
+        }
 
 
 def status(settings: Settings) -> StackStatus:

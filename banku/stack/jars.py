@@ -6,7 +6,6 @@ This file is the one place the Kafka version is written; ``kit`` reads it from h
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -14,11 +13,11 @@ from pathlib import Path
 
 from ..errors import StackError
 from .plan import banku_home
+from .versions import java_too_old, parse_java_version
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 SCALA_VERSION = "2.13"
-JAVA_MIN = 17
 # A small heap and the serial collector suit a 2-core laptop running three brokers. A broker
 # out of memory exits at once (and `banku stack status` says it is down) instead of running on,
 # half-broken, at full CPU while every client is told something else.
@@ -39,6 +38,15 @@ def jars_fetched() -> bool:
     return (kafka_libs_dir().parent / ".complete").exists()
 
 
+def java_major(java: str) -> int | None:
+    """The major version of the Java at ``java`` (None when ``java -version`` does not say)."""
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_java_version(out.stderr + out.stdout)
+
+
 def java_command() -> str:
     java_home = os.environ.get("JAVA_HOME")
     candidate = Path(java_home, "bin", "java") if java_home else None
@@ -49,18 +57,10 @@ def java_command() -> str:
             " install it with `sudo apt-get install -y openjdk-17-jre-headless`"
             " (macOS: `brew install openjdk@17`)."
         )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    major = int(match.group(1)) if match else 0
-    if major == 1 and match and match.group(2):  # "1.8.0" style
-        major = int(match.group(2))
-    if major < JAVA_MIN:
-        raise StackError(
-            f"Kafka {KAFKA_VERSION} needs Java {JAVA_MIN}+, but {java} is Java {major or '?'}:"
-            " install openjdk-17 and set JAVA_HOME to it."
-        )
+    too_old = java_too_old(java_major(java), java, KAFKA_VERSION)
+    if too_old:
+        raise StackError(too_old)
     return java
-
 
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
