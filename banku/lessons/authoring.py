@@ -2,18 +2,29 @@
 
     python -m banku.lessons.authoring execute [NOTEBOOK ...]   # after a change that alters outputs
     python -m banku.lessons.authoring learner [--out DIR]      # solutions removed, outputs cleared
+    python -m banku.lessons.authoring normalise [--check] [NOTEBOOK ...]  # metadata only, no kernel
 
 Exercise solutions live in cells tagged ``solution`` (collapsed in JupyterLab). The learner
 edition drops those cells, so the learner copy has the exercise and not the answer. Every cell
 tagged ``exercise`` must be followed by a ``solution`` cell (before the next exercise); a
 notebook that breaks this rule stops the build with the reason.
+
+Both write notebooks that review well (`normalise`): no execution timestamps, widget ids derived
+from the notebook and the cell instead of random ones, PNGs without the encoder's text chunks,
+progress bars stored as they ended without their timings. Re-executing an unchanged notebook
+then changes only what the lesson itself measures (and notebooks/sanitize.cfg masks).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import copy
+import hashlib
 import html
+import re
 import shutil
+import struct
 import sys
 import time
 from pathlib import Path
@@ -70,8 +81,18 @@ def notebook_paths(names: list[str] | None = None) -> list[Path]:
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
+# The inline backend's PNGs: a fixed resolution, and no "Software: Matplotlib version ..." chunk.
+FIGURE_KWARGS = {"bbox_inches": "tight", "dpi": 100, "metadata": {"Software": None}}
+# Run by the kernel at start-up, outside the history (the cells keep execution counts 1, 2, ...).
+KERNEL_SETUP = f"%config InlineBackend.print_figure_kwargs = {FIGURE_KWARGS!r}"
+
+
 def execute(paths: list[Path], timeout: int = 600) -> None:
-    """Run every cell of each notebook against the running stack and save the outputs."""
+    """Run every cell of each notebook against the running stack and save the outputs.
+
+    Nothing is stored that changes from one run to the next by itself: no timing metadata
+    (``record_timing=False``), and the notebook is normalised (`normalise`) before it is written.
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -82,12 +103,158 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     for path in paths:
         started = time.monotonic()
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                extra_arguments=[f"--IPKernelApp.exec_lines={KERNEL_SETUP}"],
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute()
-        finish_progress_bars(nb)
+        normalise(nb, path.stem)
         nbformat.write(nb, path)
         print(f"executed {path.name} in {time.monotonic() - started:.1f}s")
+
+
+# Cell metadata that only says when a cell ran (nbclient's; JupyterLab's execute-time extension).
+TIMING_KEYS = ("execution", "ExecuteTime")
+# PNG chunks that carry text or a time (the encoder's name and version), never pixels.
+PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"tIME"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MODEL_REF = "IPY_MODEL_"
+# tqdm's "[elapsed<remaining, rate]" after the counts: different on every run.
+BAR_TIMING = re.compile(r"\s*\[[^\]]*(?:<|&lt;)[^\]]*\]")
+
+
+def normalise(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
+    """Remove from a notebook, in place, what would change on every run without the lesson changing.
+
+    - cell metadata that records when a cell ran (``execution``, ``ExecuteTime``);
+    - text and time chunks of stored PNGs (the pixels are untouched);
+    - the timings of finished progress bars (`finish_progress_bars`);
+    - random widget model ids: each becomes `widget_id` of the notebook ``name`` and its place
+      (cell, output, then its position under the widget that refers to it), in the cell outputs
+      and in ``metadata.widgets`` alike, so JupyterLab still renders the stored widgets. Models
+      that no stored output refers to are dropped, and so is ``metadata.widgets`` when empty.
+
+    Running it twice changes nothing the second time.
+    """
+    for cell in nb.cells:
+        for key in TIMING_KEYS:
+            cell.get("metadata", {}).pop(key, None)
+    for outputs in _output_lists(nb):
+        for output in outputs:
+            data = output.get("data", {})
+            if isinstance(data.get("image/png"), str):
+                data["image/png"] = strip_png_text(data["image/png"])
+    finish_progress_bars(nb)
+    _renumber_widgets(nb, name)
+
+
+def strip_png_text(encoded: str) -> str:
+    """A base64 PNG without its text and time chunks (anything that is not a PNG is kept)."""
+    raw = base64.b64decode(encoded)
+    if not raw.startswith(PNG_SIGNATURE):
+        return encoded
+    kept, at = [PNG_SIGNATURE], len(PNG_SIGNATURE)
+    while at + 8 <= len(raw):
+        (length,) = struct.unpack(">I", raw[at:at + 4])
+        end = at + 12 + length
+        if raw[at + 4:at + 8] not in PNG_TEXT_CHUNKS:
+            kept.append(raw[at:end])
+        at = end
+    stripped = base64.b64encode(b"".join(kept)).decode("ascii")
+    return stripped + "\n" if encoded.endswith("\n") else stripped
+
+
+def png_chunks(encoded: str) -> list[bytes]:
+    """The chunk types of a base64 PNG, in order (``[b"IHDR", b"pHYs", b"IDAT", b"IEND"]``)."""
+    raw = base64.b64decode(encoded)
+    types, at = [], len(PNG_SIGNATURE)
+    while at + 8 <= len(raw):
+        (length,) = struct.unpack(">I", raw[at:at + 4])
+        types.append(raw[at + 4:at + 8])
+        at += 12 + length
+    return types
+
+
+def widget_id(name: str, place: str) -> str:
+    """The model id of the widget at ``place`` in notebook ``name``: 32 hex digits, like
+    ipywidgets' own, but the same on every run."""
+    return hashlib.sha256(f"{name}/{place}".encode()).hexdigest()[:32]
+
+
+def widget_state(nb) -> dict:  # noqa: ANN001 - an nbformat notebook
+    return nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+def _output_lists(nb):  # noqa: ANN001, ANN202 - every list of outputs: cells' and Output widgets'
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            yield cell["outputs"]
+    for model in widget_state(nb).values():
+        if isinstance(model.get("state", {}).get("outputs"), list):
+            yield model["state"]["outputs"]
+
+
+def _references(value) -> list[str]:  # noqa: ANN001 - JSON
+    """The model ids a piece of widget state or output refers to, in a fixed order."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if value.startswith(MODEL_REF):
+            found.append(value.removeprefix(MODEL_REF))
+    elif isinstance(value, dict):
+        view = value.get(WIDGET_VIEW)
+        if isinstance(view, dict) and isinstance(view.get("model_id"), str):
+            found.append(view["model_id"])
+        for key in sorted(value):
+            if key != WIDGET_VIEW:
+                found.extend(_references(value[key]))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_references(item))
+    return found
+
+
+def _replaced(value, new: dict[str, str]):  # noqa: ANN001, ANN202 - JSON in, JSON out
+    if isinstance(value, str):
+        if value.startswith(MODEL_REF) and value.removeprefix(MODEL_REF) in new:
+            return MODEL_REF + new[value.removeprefix(MODEL_REF)]
+        return value
+    if isinstance(value, dict):
+        out = {k: _replaced(v, new) for k, v in value.items()}
+        view = out.get(WIDGET_VIEW)
+        if isinstance(view, dict) and view.get("model_id") in new:
+            out[WIDGET_VIEW] = {**view, "model_id": new[view["model_id"]]}
+        return out
+    if isinstance(value, list):
+        return [_replaced(item, new) for item in value]
+    return value
+
+
+def _renumber_widgets(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
+    import nbformat
+
+    state = widget_state(nb)
+    new: dict[str, str] = {}
+    queue: list[tuple[str, str]] = []  # (old id, place), breadth first from the cell outputs
+    for index, cell in enumerate(nb.cells):
+        for number, output in enumerate(cell.get("outputs", [])):
+            for n, old in enumerate(_references(output.get("data", {}))):
+                queue.append((old, f"cell{index}/output{number}/{n}"))
+    while queue:
+        old, place = queue.pop(0)
+        if old in new:
+            continue
+        new[old] = widget_id(name, place)
+        for n, child in enumerate(_references(state.get(old, {}).get("state", {}))):
+            queue.append((child, f"{place}/{n}"))
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell["outputs"] = nbformat.from_dict(_replaced(list(cell["outputs"]), new))
+    if "widgets" not in nb.metadata:
+        return
+    kept = {new[old]: _replaced(model, new) for old, model in state.items() if old in new}
+    if kept:
+        nb.metadata["widgets"][WIDGET_STATE]["state"] = nbformat.from_dict(kept)
+    else:
+        del nb.metadata["widgets"]
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -99,9 +266,10 @@ def finish_progress_bars(nb) -> int:  # noqa: ANN001 - an nbformat notebook
 
     A `tqdm.auto` bar is a widget; its output keeps a plain-text copy of the bar *as first
     drawn* ("0%"), which is what a static render (GitHub, nbviewer) shows. The widget state saved
-    with the notebook holds its final values: write those into the plain text.
+    with the notebook holds its final values: write those into the plain text. The bar's timings
+    ("[00:03<00:00, 10539.31event/s]") differ on every run: they are left out of both.
     """
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    state = widget_state(nb)
     finished = 0
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -112,6 +280,8 @@ def finish_progress_bars(nb) -> int:  # noqa: ANN001 - an nbformat notebook
                      for c in children]
             if len(parts) != 3 or not parts[1].get("max"):
                 continue
+            if isinstance(parts[2].get("value"), str):
+                parts[2]["value"] = BAR_TIMING.sub("", parts[2]["value"])
             left, right = (html.unescape(p.get("value", "")).replace("\u2007", " ")
                            for p in (parts[0], parts[2]))
             share = min(1.0, parts[1].get("value", 0) / parts[1]["max"])
@@ -122,6 +292,9 @@ def finish_progress_bars(nb) -> int:  # noqa: ANN001 - an nbformat notebook
 
 def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
     """Copy the notebooks without solution cells and without outputs into ``out``.
+
+    Normalised like the executed notebooks (`normalise`): with the outputs gone, the widget
+    state goes too, and no cell keeps the time it last ran.
 
     Every notebook is checked first (`check_exercises`), so a broken one stops the build
     before anything is written.
@@ -144,6 +317,7 @@ def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
+        normalise(nb, path.stem)
         target = out / "notebooks" / path.name
         nbformat.write(nb, target)
         written.append(target)
@@ -155,6 +329,25 @@ def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
     return written
 
 
+def normalise_files(paths: list[Path], check: bool = False) -> list[Path]:
+    """Normalise stored notebooks in place (outputs otherwise untouched); the ones that changed.
+
+    With ``check``, nothing is written: the list says which notebooks are not normalised.
+    """
+    import nbformat
+
+    changed = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        before = copy.deepcopy(nb)
+        normalise(nb, path.stem)
+        if nb != before:
+            changed.append(path)
+            if not check:
+                nbformat.write(nb, path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m banku.lessons.authoring")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,9 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebooks", nargs="*")
     p = sub.add_parser("learner")
     p.add_argument("--out", default=str(ROOT / "learner-edition"))
+    p = sub.add_parser("normalise", help="normalise stored notebooks without running them")
+    p.add_argument("notebooks", nargs="*")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a notebook is not normalised")
     args = parser.parse_args(argv)
     if args.command == "execute":
         execute(notebook_paths(args.notebooks))
+    elif args.command == "normalise":
+        changed = normalise_files(notebook_paths(args.notebooks), check=args.check)
+        for path in changed:
+            print(f"{'not normalised' if args.check else 'normalised'}: {path}")
+        return 1 if args.check and changed else 0
     else:
         try:
             written = learner_edition(Path(args.out))
