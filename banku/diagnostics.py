@@ -23,8 +23,17 @@ LEARNER_NAME = re.compile(r"^learner-\d{2,3}$")
 
 
 # --- Kafka ---------------------------------------------------------------------------------------
+def _room_learner(settings: Settings) -> bool:
+    """A learner of a workshop room (`banku.lab.room`): they cannot restart its servers."""
+    return bool(LEARNER_NAME.match(settings.kafka_username or ""))
+
+
 def kafka_down(settings: Settings, exc: BaseException | None = None) -> ServiceUnavailable:
     detail = f" ({type(exc).__name__})" if exc else ""
+    if _room_learner(settings):
+        return ServiceUnavailable(
+            f"the room's broker is down: Kafka does not answer at {settings.bootstrap_servers}"
+            f"{detail}. Tell your instructor; nothing of yours is lost.")
     return ServiceUnavailable(
         f"Kafka does not answer at {settings.bootstrap_servers}{detail}. Start it with"
         " `banku stack up`, or check KAFKA_BOOTSTRAP_SERVERS."
@@ -78,10 +87,20 @@ def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailab
     `banku.sasl_check`), a broker that lets us connect but not talk (a SASL login expected, or
     still starting), or no broker at all."""
     if _any_port_open(settings) and settings.kafka_username:
-        from .sasl_check import ACCEPTED, login_refusal
+        from .sasl_check import ACCEPTED, SILENT, login_refusal
 
         reason = login_refusal(settings.bootstrap_list, settings.kafka_mechanism,
                                settings.kafka_username, settings.kafka_password)
+        if reason == SILENT:
+            # The port is open but the broker does not even answer a login: it is stuck (out
+            # of memory, say), which says nothing about this user's password.
+            where = ("the room's broker is down or overloaded" if _room_learner(settings)
+                     else "Kafka is stuck or overloaded")
+            then = ("tell your instructor" if _room_learner(settings)
+                    else "see `banku stack status`, or restart it: `banku stack down`, then up")
+            return ServiceUnavailable(
+                f"{where}: Kafka at {settings.bootstrap_servers} accepts connections but answers"
+                f" nothing, not even a login; {then}.")
         if reason:
             return login_refused(settings, reason)
         if reason == ACCEPTED:

@@ -91,12 +91,17 @@ def check_login(host: str, port: int, mechanism: str, user: str, password: str,
 
 
 ACCEPTED = ""  # `login_refusal`'s answer when the broker takes the login
+# ... and when a broker lets us connect but answers nothing within the timeout (a stuck broker):
+# neither a refusal nor an acceptance.
+SILENT = "\0silent"
 
 
 def login_refusal(servers: list[str], mechanism: str, user: str, password: str,
                   timeout: float = 5.0) -> str | None:
     """Why the first broker that answers refuses this login; `ACCEPTED` (an empty string) when
-    it takes it; None when no broker answers (then the question is not a login's)."""
+    it takes it; `SILENT` when a broker took the connection but answered nothing in time; None
+    when no broker answers (then the question is not a login's)."""
+    silent = False
     for server in servers:
         host, _, port = server.rpartition(":")
         if not port.isdigit():
@@ -107,6 +112,8 @@ def login_refusal(servers: list[str], mechanism: str, user: str, password: str,
             return ACCEPTED
         except Refused as exc:
             return str(exc)
+        except TimeoutError:
+            silent = True
         except (OSError, ValueError, struct.error):
             continue
-    return None
+    return SILENT if silent else None
