@@ -132,3 +132,72 @@ def test_doctor_reports_every_item(settings):
                  "Redis answers", "namespace"):
         assert item in result.stdout
     assert settings.namespace in result.stdout
+
+
+def test_version_is_the_installed_packages(settings):
+    import importlib.metadata
+
+    result = banku(settings, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"banku {importlib.metadata.version('banku')}"
+
+
+def test_doctor_json_is_one_document_with_the_same_facts(settings):
+    text = banku(settings, "doctor")
+    as_json = banku(settings, "doctor", "--json")
+    assert as_json.returncode == text.returncode == 0, as_json.stdout
+    document = json.loads(as_json.stdout)
+    assert document["ok"] is True
+    items = [c["item"] for c in document["checks"]]
+    for item in ("Python", "package kafka-python", "Java 17+", "redis-server", "Kafka answers",
+                 "Redis answers", "Redis 6.2+", "namespace"):
+        assert item in items
+        assert f"  {item}: " in text.stdout
+    assert all(c["ok"] for c in document["checks"])
+    namespace = next(c for c in document["checks"] if c["item"] == "namespace")
+    assert settings.namespace in namespace["detail"]
+
+
+def test_stack_status_json_and_its_exit_status(settings):
+    from dataclasses import replace
+
+    up = banku(settings, "stack", "status", "--json")
+    assert up.returncode == 0, up.stdout
+    document = json.loads(up.stdout)
+    assert document["ok"] is True
+    assert document["kafka"] == {"ok": True, "bootstrap_servers": settings.bootstrap_servers,
+                                 "brokers": 1, "problem": None}
+    assert document["redis"]["ok"] is True and document["redis"]["problem"] is None
+    down = replace(settings, bootstrap_servers="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0")
+    failed = banku(down, "stack", "status", "--json")
+    assert failed.returncode == 1
+    document = json.loads(failed.stdout)
+    assert document["ok"] is False and not document["kafka"]["ok"] and not document["redis"]["ok"]
+    assert "127.0.0.1:1" in document["kafka"]["problem"]
+
+
+def test_dlq_json_lists_the_dead_letters(settings):
+    import base64
+
+    from kafka import KafkaProducer
+
+    from tests.helpers import connection
+
+    assert json.loads(banku(settings, "dlq", "--json").stdout) == {
+        "topic": settings.dlq_topic, "dead_letters": []}
+    acc = banku(settings, "create", "Adam").stdout.strip()
+    producer = KafkaProducer(**connection(settings))
+    producer.send(settings.topic_name, key=acc.encode(), value=b"not json \xff")
+    producer.flush()
+    producer.close()
+    assert banku(settings, "project", "--until-caught-up").returncode == 0
+    result = banku(settings, "dlq", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["topic"] == settings.dlq_topic
+    [letter] = document["dead_letters"]
+    assert letter["value"].startswith("not json ")
+    assert base64.b64decode(letter["value_base64"]) == b"not json \xff"
+    assert letter["reason"] and letter["reason"] != "?"
+    text = banku(settings, "dlq")
+    assert letter["reason"] in text.stdout
