@@ -382,3 +382,36 @@ def test_a_room_for_other_machines_hands_out_its_address(tmp_path):
         assert f"OK    Kafka login: user {MINE}" in doctor.stdout
     finally:
         room.down(here, wipe=True, log=_quiet)
+
+
+def test_workshop_status_shows_the_learners_their_topics_and_lag(room_dir):
+    """`banku --env-file instructor.env workshop status --json`: the room as the instructor sees
+    it, read with the login the room keeps (and the env file loaded by --env-file)."""
+    import json
+
+    assert banku(room_dir, MINE, "create", "Lag Lovelace").returncode == 0
+    assert banku(room_dir, MINE, "project", "--until-caught-up").returncode == 0
+    assert banku(room_dir, MINE, "create", "Not Projected Yet").returncode == 0
+    instructor = next(room_dir.rglob("instructor.env"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KAFKA_", "REDIS_", "BANKU_"))}
+    result = subprocess.run([sys.executable, "-m", "banku", "--env-file", str(instructor),
+                             "workshop", "status", "--json"], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads(result.stdout)
+    assert status["room"] is True and status["ok"] is True
+    assert status["kafka"]["ok"] and status["redis"]["ok"]
+    learners = {learner["name"]: learner for learner in status["learners"]}
+    assert set(learners) == {MINE, THEIRS}
+    mine = learners[MINE]
+    assert f"{MINE}.banku-transactions" in mine["topics"]
+    assert all(t.startswith((f"{MINE}.", f"{MINE}-")) for t in mine["topics"])
+    assert mine["groups"][f"{MINE}.banku-consumer"] == 1  # one record created after the catch-up
+    assert mine["env_file"] == str(room_dir / f"{MINE}.env")
+    text = subprocess.run([sys.executable, "-m", "banku", "--env-file", str(instructor),
+                           "workshop", "status"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert text.returncode == 0, text.stderr
+    assert f"{MINE}  " in text.stdout and "projector lag 1" in text.stdout
+    assert "OK    Kafka at" in text.stdout and "OK    Redis at" in text.stdout

@@ -113,9 +113,7 @@ def no_room_sentence(port: int) -> str:
 def _learner_topics(instructor: Settings, learners: list[str],
                     ) -> tuple[dict[str, list[str]], dict[str, dict[str, int]]]:
     """Each learner's topics, and each learner's projector groups with their lag."""
-    from kafka import TopicPartition
-
-    from ..kafka_io import admin_client, make_reader
+    from ..kafka_io import admin_client, make_reader, partitions_of
 
     topics: dict[str, list[str]] = {name: [] for name in learners}
     lags: dict[str, dict[str, int]] = {name: {} for name in learners}
@@ -131,21 +129,28 @@ def _learner_topics(instructor: Settings, learners: list[str],
     finally:
         admin.close()
     # Projector groups: those with offsets on a transactions topic (not a dlq, not commands).
+    # A group commits only the partitions it has read records from: a partition it has no
+    # offset for counts from the log's start.
     wanted = {group: {tp: meta.offset for tp, meta in offsets.items()
                       if tp.topic.endswith(f".{DEFAULT_TOPIC}") and meta.offset >= 0}
               for group, offsets in committed.items()}
-    partitions = sorted({tp for offsets in wanted.values() for tp in offsets})
-    if partitions:
+    read_topics = sorted({tp.topic for offsets in wanted.values() for tp in offsets})
+    if read_topics:
         reader = make_reader(instructor)
         try:
+            partitions = [tp for topic in read_topics
+                          for tp in partitions_of(reader, topic, timeout=5.0)]
             ends = reader.end_offsets(partitions)
+            starts = reader.beginning_offsets(partitions)
         finally:
             reader.close()
         for group, offsets in wanted.items():
-            if offsets:
-                behind = sum(max(ends.get(TopicPartition(tp.topic, tp.partition), 0) - offset, 0)
-                             for tp, offset in offsets.items())
-                lags[owner(group, learners) or ""][group] = behind
+            if not offsets:
+                continue
+            topics_read = {tp.topic for tp in offsets}
+            lags[owner(group, learners) or ""][group] = sum(
+                max(ends[tp] - offsets.get(tp, starts[tp]), 0)
+                for tp in partitions if tp.topic in topics_read)
     return topics, lags
 
 
