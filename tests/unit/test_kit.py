@@ -3,6 +3,7 @@ macOS ships (3.2), and reading the Kafka version from its one place, `banku/stac
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -70,5 +71,100 @@ def test_kit_reads_the_kafka_version_from_jars_py():
 def test_kit_without_a_command_prints_its_usage():
     result = subprocess.run([str(ROOT / "kit")], capture_output=True, text=True)
     assert result.returncode == 2
-    for command in ("lab", "test", "bundle DIR", "--offline DIR", "diagrams"):
+    for command in ("lab", "test", "--unit", "lint", "lock", "bundle [--tests] DIR",
+                    "--offline DIR", "diagrams"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h", "help"])
+def test_kit_help_prints_the_usage_and_succeeds(flag):
+    result = subprocess.run([str(ROOT / "kit"), flag], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("One entry point for the kit:")
+    assert "./kit test [--offline DIR]" in result.stdout
+    assert "Written for bash" not in result.stdout, "the usage stops before the notes"
+    assert not result.stderr
+
+
+def test_an_unknown_kit_command_fails_with_its_usage():
+    result = subprocess.run([str(ROOT / "kit"), "tset"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown command tset" in result.stderr
+    assert "./kit lab" in result.stdout
+
+
+# --- what the kit runs, with stand-ins for the programs it calls ---------------------------------
+# A copy of the kit in a temporary folder, with a .venv whose programs only write down how they
+# were called (and `banku stack status` answers as told), and apt-get/brew that refuse.
+RECORDER = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$KIT_CALLS"
+if [ "$(basename "$0") $1 $2" = "banku stack status" ]; then exit "${SERVERS_ANSWER_EXIT:-0}"; fi
+case "$(basename "$0")" in apt-get|brew) exit 1 ;; esac
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_kit(tmp_path):
+    kit = tmp_path / "kit"
+    (kit / ".ci").mkdir(parents=True)
+    shutil.copy2(ROOT / "kit", kit / "kit")
+    shutil.copy2(ROOT / ".ci" / "run", kit / ".ci" / "run")
+    (kit / "banku" / "stack").mkdir(parents=True)
+    shutil.copy2(ROOT / "banku" / "stack" / "jars.py", kit / "banku" / "stack" / "jars.py")
+    tools = kit / ".venv" / "bin"
+    tools.mkdir(parents=True)
+    system = tmp_path / "system"
+    system.mkdir()
+    for folder, names in ((tools, ["python", "pip", "pytest", "ruff", "mypy", "banku",
+                                   "jupyter"]), (system, ["apt-get", "brew"])):
+        for name in names:
+            (folder / name).write_text(RECORDER)
+            (folder / name).chmod(0o755)
+    # The lock's files are not in the copy, so the stamp stays current: nothing is installed.
+    (kit / ".venv" / ".banku-installed").write_text("test\n")
+    return kit
+
+
+def run_kit(kit: Path, *args: str, servers_answer: bool = True) -> list[str]:
+    calls = kit / "calls.log"
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("KAFKA_", "REDIS_", "BANKU_"))}
+    env.update(KIT_CALLS=str(calls), SERVERS_ANSWER_EXIT="0" if servers_answer else "1",
+               PATH=f"{kit.parent / 'system'}:{env['PATH']}", BANKU_HOME=str(kit / "home"))
+    result = subprocess.run([str(kit / "kit"), *args], cwd=kit, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_kit_test_unit_runs_ruff_and_the_unit_tier_only(fake_kit):
+    calls = run_kit(fake_kit, "test", "--unit", "-k", "lock")
+    assert calls[0].startswith("ruff check banku tests")
+    assert calls[1] == "pytest -p no:cacheprovider --durations=15 tests/unit -k lock"
+    assert len(calls) == 2, "no server started, nothing installed: " + "\n".join(calls)
+
+
+def test_kit_lint_runs_ruff_shellcheck_and_mypy(fake_kit):
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is missing (test_shellcheck_finds_nothing says so)")
+    calls = run_kit(fake_kit, "lint")
+    assert [call.split()[0] for call in calls] == ["ruff", "mypy"]  # shellcheck is the real one
+    assert calls[1] == "mypy "
+
+
+def test_kit_lab_installs_and_starts_nothing_when_the_servers_answer(fake_kit):
+    calls = run_kit(fake_kit, "lab")
+    assert calls[0] == "banku stack status"
+    assert calls[1].startswith("jupyter lab --notebook-dir=")
+    assert len(calls) == 2, "\n".join(calls)
+
+
+def test_kit_lab_starts_the_stack_when_nothing_answers(fake_kit):
+    if not (shutil.which("redis-server") and shutil.which("java")):
+        pytest.skip("the kit would install redis-server or Java here first")
+    (fake_kit / "home" / f"kafka_{jars.SCALA_VERSION}-{jars.KAFKA_VERSION}").mkdir(parents=True)
+    (fake_kit / "home" / f"kafka_{jars.SCALA_VERSION}-{jars.KAFKA_VERSION}" / ".complete").touch()
+    calls = run_kit(fake_kit, "lab", servers_answer=False)
+    assert calls[:2] == ["banku stack status", "banku stack up"]
+    assert calls[2].startswith("jupyter lab")

@@ -1,7 +1,7 @@
 """The files that set the kit up agree with each other (no servers needed).
 
-docker-compose.yml runs the same Kafka as `banku stack up`; environment.yml installs the same
-packages as pyproject.toml; the `banku` command offers every command of the contract.
+docker-compose.yml runs the same Kafka as `banku stack up`; the `banku` command offers every
+command of the contract. The lock and environment.yml are checked in test_lock.py.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 
 from banku import stack
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,12 +22,6 @@ CONTRACT_COMMANDS = [
     "stack", "create", "deposit", "withdraw", "transfer", "balances", "project", "replay",
     "console",
 ]
-
-# conda-forge names that differ from the PyPI name of the same package.
-CONDA_TO_PYPI = {"redis-py": "redis"}
-# Entries of environment.yml that are not Python packages of pyproject.toml. On conda-forge,
-# `redis` is the Redis *server*; the Python client is `redis-py`.
-CONDA_ONLY = {"python", "pip", "openjdk", "maven", "redis", "redis-server"}
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------
@@ -103,113 +90,6 @@ def test_compose_kafka_is_kraft_and_configured_like_the_local_stack(compose):
     assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
     assert env["KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS"] == str(stack.GROUP_MIN_SESSION_TIMEOUT_MS)
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"].lower() == "false"
-
-
-# --- environment.yml and pyproject.toml ----------------------------------------------------------
-def normalise(name: str) -> str:
-    """PEP 503: case and runs of -, _ and . do not matter."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def pyproject_requirements(text: str) -> dict[str, SpecifierSet]:
-    project = tomllib.loads(text)["project"]
-    lines = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        lines += extra
-    requirements = [Requirement(line) for line in lines]
-    return {normalise(r.name): r.specifier for r in requirements}
-
-
-_CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*$")
-
-
-def environment_requirements(text: str) -> dict[str, SpecifierSet]:
-    """The Python packages environment.yml installs, by PyPI name, with their version ranges."""
-    found: dict[str, SpecifierSet] = {}
-    for entry in yaml.safe_load(text)["dependencies"]:
-        if isinstance(entry, dict):  # the pip: section
-            for line in entry.get("pip", []):
-                if line.startswith("-"):  # -e ., -r file, options
-                    continue
-                requirement = Requirement(line)
-                found[normalise(requirement.name)] = requirement.specifier
-            continue
-        match = _CONDA_SPEC.match(entry.split("::")[-1])
-        name, spec = normalise(match.group(1)), match.group(2).replace(" ", "")
-        if name in CONDA_ONLY:
-            continue
-        if spec[:1].isdigit() or (spec[:1] == "=" and spec[:2] != "=="):
-            # conda's "1.2" and "=1.2" both mean "1.2.*"
-            version = spec.lstrip("=")
-            spec = f"=={version}" if version.endswith("*") else f"=={version}.*"
-        found[CONDA_TO_PYPI.get(name, name)] = SpecifierSet(spec)
-    return found
-
-
-def dependency_disagreements(pyproject_text: str, environment_text: str) -> list[str]:
-    wanted = pyproject_requirements(pyproject_text)
-    have = environment_requirements(environment_text)
-    problems = [f"{n} is in pyproject.toml but not in environment.yml"
-                for n in sorted(wanted.keys() - have.keys())]
-    problems += [f"{n} is in environment.yml but not in pyproject.toml"
-                 for n in sorted(have.keys() - wanted.keys())]
-    problems += [f"{n}: pyproject.toml says {wanted[n] or 'any'},"
-                 f" environment.yml says {have[n] or 'any'}"
-                 for n in sorted(wanted.keys() & have.keys()) if wanted[n] != have[n]]
-    return problems
-
-
-def test_environment_yml_installs_what_pyproject_declares():
-    problems = dependency_disagreements(
-        (ROOT / "pyproject.toml").read_text(), (ROOT / "environment.yml").read_text()
-    )
-    assert not problems, "environment.yml and pyproject.toml disagree:\n" + "\n".join(problems)
-
-
-def test_environment_yml_is_a_conda_forge_env_named_banku_with_python_311():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert env["name"] == "banku"
-    assert env["channels"] == ["conda-forge"]
-    assert "python=3.11" in [str(d).replace(" ", "") for d in env["dependencies"]]
-    pip = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip and "-e ." in pip[0], "the kit itself is installed (editable) by the pip section"
-
-
-_PYPROJECT = """
-[project]
-name = "x"
-dependencies = ["kafka-python>=3.0,<3.1", "redis>=5", "Py_YAML>=6"]
-[project.optional-dependencies]
-dev = ["ruff>=0.5"]
-"""
-
-
-@pytest.mark.parametrize(
-    ("environment", "expected"),
-    [
-        # the same set, spelt the conda way: no disagreement
-        ("dependencies: [python=3.11, 'kafka-python >=3.0,<3.1', redis-py >=5, py-yaml >=6,"
-         " ruff >=0.5, openjdk]", []),
-        # conda's "=0.5" pins 0.5.*, which is not pyproject's ">=0.5"
-        ("dependencies: ['kafka-python >=3.0,<3.1', redis-py >=5, py-yaml >=6, ruff =0.5]",
-         ["ruff: pyproject.toml says >=0.5, environment.yml says ==0.5.*"]),
-        # a package missing from environment.yml
-        ("dependencies: ['kafka-python >=3.0,<3.1', redis-py >=5, ruff >=0.5]",
-         ["py-yaml is in pyproject.toml but not in environment.yml"]),
-        # a package only in environment.yml (here via pip)
-        ("dependencies: ['kafka-python >=3.0,<3.1', redis-py >=5, py-yaml >=6, ruff >=0.5,"
-         " {pip: [-e ., numpy>=1]}]",
-         ["numpy is in environment.yml but not in pyproject.toml"]),
-        # conda's `redis` is the server, not the client
-        ("dependencies: ['kafka-python >=3.0,<3.1', redis >=5, py-yaml >=6, ruff >=0.5]",
-         ["redis is in pyproject.toml but not in environment.yml"]),
-        # the same package with another version range
-        ("dependencies: ['kafka-python >=2.0', redis-py >=5, py-yaml >=6, ruff >=0.5]",
-         ["kafka-python: pyproject.toml says <3.1,>=3.0, environment.yml says >=2.0"]),
-    ],
-)
-def test_the_dependency_check_catches_disagreements(environment, expected):
-    assert dependency_disagreements(_PYPROJECT, environment) == expected
 
 
 # --- the command line ---------------------------------------------------------------------
