@@ -93,23 +93,28 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     Nothing is stored that changes from one run to the next by itself: no timing metadata
     (``record_timing=False``), and the notebook is normalised (`normalise`) before it is written.
     """
-    import nbformat
-    from nbclient import NotebookClient
-
     from .. import stack
     from ..config import Settings
 
     stack.up(Settings.from_env())
     for path in paths:
         started = time.monotonic()
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                extra_arguments=[f"--IPKernelApp.exec_lines={KERNEL_SETUP}"],
-                                resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
-        normalise(nb, path.stem)
-        nbformat.write(nb, path)
+        execute_notebook(path, timeout)
         print(f"executed {path.name} in {time.monotonic() - started:.1f}s")
+
+
+def execute_notebook(path: Path, timeout: int = 600) -> None:
+    """Run one notebook in a fresh kernel (in its own folder), normalise it, save it in place."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            extra_arguments=[f"--IPKernelApp.exec_lines={KERNEL_SETUP}"],
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    normalise(nb, path.stem)
+    nbformat.write(nb, path)
 
 
 # Cell metadata that only says when a cell ran (nbclient's; JupyterLab's execute-time extension).
@@ -128,6 +133,8 @@ def normalise(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
     - cell metadata that records when a cell ran (``execution``, ``ExecuteTime``);
     - text and time chunks of stored PNGs (the pixels are untouched);
     - the timings of finished progress bars (`finish_progress_bars`);
+    - the split of a cell's printed text into stream outputs, which follows how the kernel's
+      messages happened to be batched: consecutive outputs of one stream become one;
     - random widget model ids: each becomes `widget_id` of the notebook ``name`` and its place
       (cell, output, then its position under the widget that refers to it), in the cell outputs
       and in ``metadata.widgets`` alike, so JupyterLab still renders the stored widgets. Models
@@ -138,6 +145,9 @@ def normalise(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
     for cell in nb.cells:
         for key in TIMING_KEYS:
             cell.get("metadata", {}).pop(key, None)
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell["outputs"] = coalesce_streams(cell["outputs"])
     for outputs in _output_lists(nb):
         for output in outputs:
             data = output.get("data", {})
@@ -145,6 +155,24 @@ def normalise(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
                 data["image/png"] = strip_png_text(data["image/png"])
     finish_progress_bars(nb)
     _renumber_widgets(nb, name)
+
+
+def coalesce_streams(outputs: list) -> list:
+    """The outputs with each run of consecutive ``stream`` outputs of one name (stdout, stderr)
+    joined into one, as the notebook shows them anyway."""
+    joined: list = []
+    for output in outputs:
+        last = joined[-1] if joined else None
+        if (output.get("output_type") == "stream" and last is not None
+                and last.get("output_type") == "stream" and last.get("name") == output.get("name")):
+            last["text"] = _text(last.get("text", "")) + _text(output.get("text", ""))
+        else:
+            joined.append(output)
+    return joined
+
+
+def _text(value) -> str:  # noqa: ANN001 - a stream's text: a string, or a list of lines
+    return "".join(value) if isinstance(value, list) else value
 
 
 def strip_png_text(encoded: str) -> str:
