@@ -49,7 +49,9 @@ class Sizes:
     unbatched_commands: int = 200
     timetravel_events: int = 1_000_000
     moments: int = 100
-    memory_events: tuple[int, int] = (200_000, 800_000)
+    # the projector's peak RSS must not grow with the log: 400,000 against 1,600,000 events
+    memory_events: tuple[int, int] = (400_000, 1_600_000)
+    memory_context_events: tuple[int, int] = (200_000, 800_000)  # the earlier pair, context
     memory_rounds: int = 3
     session_timeout_ms: int = 10_000  # the projector's default (`banku project`)
     commands_single: int = 200  # one command at a time, direct and through the handler
@@ -75,7 +77,8 @@ FULL = Sizes()
 QUICK = Sizes(
     replay_events=5_000, replay_rounds=1, gostyle_events=300, produce_events=5_000,
     produce_rounds=1, sync_events=200, unbatched_commands=20, timetravel_events=20_000, moments=100,
-    memory_events=(5_000, 20_000), memory_rounds=1, session_timeout_ms=3_000,
+    memory_events=(10_000, 40_000), memory_context_events=(5_000, 20_000), memory_rounds=1,
+    session_timeout_ms=3_000,
     commands_single=40, commands_batch=300, coldstart_events=20_000, coldstart_rounds=2,
     coldstart_million=False,
     room_learners=5, room_solo_sessions=1, room_think_s=(0.2, 0.5), room_solo_think_s=(0.2, 0.5),
