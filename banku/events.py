@@ -87,10 +87,11 @@ try:
     from orjson import dumps as _fast_dumps
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - orjson is a dependency; this keeps a bare copy working
-    def _fast_loads(value: bytes) -> Any:
+    # (simpler signatures than orjson's: mypy sees both definitions)
+    def _fast_loads(value: bytes) -> Any:  # type: ignore[misc]
         raise ValueError("use json")
 
-    def _fast_dumps(value: Any) -> bytes:
+    def _fast_dumps(value: Any) -> bytes:  # type: ignore[misc]
         raise TypeError("use json")
 
 

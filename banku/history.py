@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ MOVEMENT_COLUMNS = ["timestamp", "partition", "offset", "type", "kind", "account
                     "counterparty"]
 TYPES = ["CreateEvent", "DepositEvent", "WithdrawEvent", "TransferEvent"]
 KINDS = ["deposit", "withdrawal", "transfer out", "transfer in"]
-Moment = str | datetime | pd.Timestamp
+Moment: TypeAlias = str | datetime | pd.Timestamp
 
 _TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -57,7 +57,7 @@ class KafkaEventLog:
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
         self.settings = settings
         self.topic = topic or settings.topic_name
-        self._producer = None
+        self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
         self._partitions: PartitionMap | None = None
         self._topic_id = ""
@@ -117,11 +117,16 @@ class KafkaEventLog:
                 f"Could not read {self.topic} from Kafka ({type(exc).__name__})."
             ) from None
 
-    def end_offsets(self) -> dict[int, int]:
+    def _consumer(self) -> KafkaConsumer:
         self._ready()
+        assert self._reader is not None  # _ready() opened it
+        return self._reader
+
+    def end_offsets(self) -> dict[int, int]:
+        reader = self._consumer()
         with kafka_errors(self.settings, f"topic {self.topic}"):
-            parts = partitions_of(self._reader, self.topic)
-            return {tp.partition: off for tp, off in self._reader.end_offsets(parts).items()}
+            parts = partitions_of(reader, self.topic)
+            return {tp.partition: off for tp, off in reader.end_offsets(parts).items()}
 
     def topic_id(self) -> str:
         self._ready()
@@ -130,20 +135,20 @@ class KafkaEventLog:
     def latest_snapshot(self) -> bytes | None:
         """The last record of the snapshots topic (compaction keeps older ones out of the way;
         until it runs, the last one is still the newest)."""
-        self._ready()
+        reader = self._consumer()
         topic = self.settings.snapshots_topic
         with kafka_errors(self.settings, f"topic {topic}"):
-            if topic not in self._reader.topics():
+            if topic not in reader.topics():
                 return None
             tp = TopicPartition(topic, 0)
-            end = self._reader.end_offsets([tp])[tp]
+            end = reader.end_offsets([tp])[tp]
             if end == 0:
                 return None
-            self._reader.assign([tp])
-            self._reader.seek(tp, end - 1)
+            reader.assign([tp])
+            reader.seek(tp, end - 1)
             found = None
-            while self._reader.position(tp) < end:
-                for records in self._reader.poll(timeout_ms=500).values():
+            while reader.position(tp) < end:
+                for records in reader.poll(timeout_ms=500).values():
                     found = records[-1].value if records else found
             return found
 
@@ -310,7 +315,7 @@ class KafkaDeadLetters:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._producer = None
+        self._producer: KafkaProducer | None = None
 
     def send(self, letters: list[tuple[Record, str]]) -> None:
         if self._producer is None:

@@ -22,7 +22,7 @@ import bisect
 import json
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -225,20 +225,20 @@ def generate(seed: int = DEFAULT_SEED, accounts: int = 50, events: int = 30000) 
     funded: set[str] = set()
     weights: list[float] = []
     previous = start_ms - 1
-    for t, _, kind, acc, amount in plan:
+    for t, _, kind, account, amount in plan:
         t = max(t, previous + 1)  # strictly increasing, never reordering the plan
         previous = t
         if kind == "open":
-            assert acc is not None
-            wire: dict[str, Any] = CreateEvent(acc.id, acc.name).to_wire()
+            assert account is not None
+            wire: dict[str, Any] = CreateEvent(account.id, account.name).to_wire()
         elif kind == "deposit":
-            assert acc is not None
-            acc.balance += amount
-            wire = DepositEvent(acc.id, amount).to_wire()
-            if acc.id not in funded:
-                funded.add(acc.id)
-                ready.append(acc)
-                weights.append(acc.activity)
+            assert account is not None
+            account.balance += amount
+            wire = DepositEvent(account.id, amount).to_wire()
+            if account.id not in funded:
+                funded.add(account.id)
+                ready.append(account)
+                weights.append(account.activity)
         else:
             wire = _random_event(rng, ready, weights)
         rows.append({"Timestamp": format_ms(t), **wire})
@@ -279,7 +279,7 @@ def _random_event(rng: random.Random, ready: list[_Account],
 
 
 # --- files -----------------------------------------------------------------------------------
-def row_to_event(row: dict[str, Any]) -> tuple[Event, int]:
+def row_to_event(row: Mapping[str, Any]) -> tuple[Event, int]:
     """Check one row exactly as a Kafka record would be checked; returns (event, timestamp_ms)."""
     if "Timestamp" not in row:
         raise ValueError("The row has no Timestamp field.")
