@@ -148,13 +148,18 @@ def sentence_for(error: BaseException) -> str:
 
 def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment variables that make a `banku` subprocess use exactly these settings."""
-    # Credentials come from the settings only, never from whatever the parent had.
+    # Credentials come from the settings only, never from whatever the parent had; nor does an
+    # env file (BANKU_ENV_FILE), whose values would win over the notebook's own namespace.
     env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SASL_MECHANISM")}
+           if k not in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SASL_MECHANISM",
+                        "BANKU_ENV_FILE")}
     env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, REDIS_URL=settings.redis_url,
                BANKU_TOPIC=settings.topic, BANKU_NAMESPACE=settings.namespace,
                BANKU_COMMANDS=settings.commands,
                BANKU_ENCRYPT_NAMES="1" if settings.encrypt_names else "0",
+               KAFKA_SECURITY_PROTOCOL=settings.kafka_security_protocol,
+               KAFKA_SSL_CAFILE=settings.kafka_ssl_cafile,
+               REDIS_SSL_CA_CERTS=settings.redis_ssl_ca_certs,
                PYTHONUNBUFFERED="1")
     if settings.kafka_username:
         env.update(KAFKA_SASL_USERNAME=settings.kafka_username,

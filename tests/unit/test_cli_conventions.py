@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import logging
 
 import pytest
 
@@ -16,6 +17,16 @@ from banku.lab import doctor, room, room_status
 from banku.lab.room_access import Login
 from banku.stack import control, health, versions
 from banku.stack.plan import StackPlan
+
+
+@pytest.fixture(autouse=True)
+def _banku_log_handlers():
+    """cli.main() adds a stderr handler to the "banku" logger, as a process does once; a test
+    calling it in-process takes it away again so that later tests do not log twice."""
+    logger = logging.getLogger("banku")
+    before = list(logger.handlers)
+    yield
+    logger.handlers[:] = before
 
 
 # --- --version and help --------------------------------------------------------------------------
@@ -404,3 +415,21 @@ def test_workshop_status_reads_the_room_with_the_instructors_login(nowhere, monk
     assert {s.kafka_username for s in seen} == {"instructor"}
     assert {s.kafka_password for s in seen} == {"kafka-pw"}
     assert found.kafka_problem.startswith("Kafka does not answer at 127.0.0.1:1")
+
+
+def test_a_subprocess_gets_the_notebooks_settings_not_the_env_file(tmp_path, monkeypatch):
+    """A notebook works in learner-07-nb04 while BANKU_ENV_FILE names learner-07's file: the
+    `banku` processes it starts must get the notebook's namespace (and the TLS settings)."""
+    from banku.lessons.notebook import environment_for
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("pem")
+    path = tmp_path / "learner-07.env"
+    path.write_text(room.env_file_text(LEARNER, "learner-07")
+                    + f"KAFKA_SECURITY_PROTOCOL=SASL_SSL\nKAFKA_SSL_CAFILE={ca}\n")
+    monkeypatch.setenv("BANKU_ENV_FILE", str(path))
+    notebook = Settings.from_env().with_namespace("learner-07-nb04")
+    env = environment_for(notebook)
+    assert "BANKU_ENV_FILE" not in env
+    assert Settings.from_env(env) == notebook
+    assert Settings.from_env(env).kafka_options()["ssl_cafile"] == str(ca)
