@@ -88,24 +88,24 @@ def redis_server_version(command: str) -> Version | None:
 
 
 def running_redis_version(client: object) -> Version | None:
-    """The version a running Redis reports, through a redis-py ``client``; None when the login
-    may ask neither INFO nor HELLO (a learner of a workshop room may not run INFO)."""
+    """The version a running Redis reports, through a redis-py ``client``: HELLO first (a
+    learner of a workshop room may run it, and not INFO), then INFO (servers before 6.0, which
+    know no HELLO); None when neither answers."""
     import redis
 
     try:
-        info = client.info("server")  # type: ignore[attr-defined]
-        return parse_redis_version(f"redis_version:{info.get('redis_version', '')}")
-    except (redis.RedisError, OSError):
-        pass
-    try:
         hello = client.execute_command("HELLO")  # type: ignore[attr-defined]
     except (redis.RedisError, OSError):
-        return None
+        hello = None
     if isinstance(hello, list):  # RESP2: a flat list of names and values
         hello = dict(zip(hello[::2], hello[1::2], strict=False))
-    if not isinstance(hello, dict):
+    if isinstance(hello, dict):
+        version = hello.get(b"version", hello.get("version", b""))
+        if isinstance(version, bytes):
+            version = version.decode(errors="replace")
+        return parse_redis_version(f"redis_version:{version}")
+    try:
+        info = client.info("server")  # type: ignore[attr-defined]
+    except (redis.RedisError, OSError):
         return None
-    version = hello.get(b"version", hello.get("version", b""))
-    if isinstance(version, bytes):
-        version = version.decode(errors="replace")
-    return parse_redis_version(f"redis_version:{version}")
+    return parse_redis_version(f"redis_version:{info.get('redis_version', '')}")

@@ -433,3 +433,30 @@ def test_a_subprocess_gets_the_notebooks_settings_not_the_env_file(tmp_path, mon
     assert "BANKU_ENV_FILE" not in env
     assert Settings.from_env(env) == notebook
     assert Settings.from_env(env).kafka_options()["ssl_cafile"] == str(ca)
+
+
+def test_a_running_redis_says_its_version_through_hello_or_info():
+    import redis
+
+    class Client:
+        def __init__(self, hello: object, info: object) -> None:
+            self.hello, self.info_reply = hello, info
+
+        def execute_command(self, name: str) -> object:
+            if isinstance(self.hello, Exception):
+                raise self.hello
+            return self.hello
+
+        def info(self, section: str) -> object:
+            if isinstance(self.info_reply, Exception):
+                raise self.info_reply
+            return self.info_reply
+
+    refused = redis.ResponseError("NOPERM")
+    assert versions.running_redis_version(
+        Client([b"server", b"redis", b"version", b"6.2.14"], refused)) == (6, 2, 14)
+    assert versions.running_redis_version(Client({b"version": b"7.0.15"}, refused)) == (7, 0, 15)
+    assert versions.running_redis_version(
+        Client(redis.ResponseError("unknown command 'HELLO'"), {"redis_version": "5.0.7"})
+    ) == (5, 0, 7)
+    assert versions.running_redis_version(Client(refused, refused)) is None
