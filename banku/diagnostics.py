@@ -189,6 +189,15 @@ def redis_login_refused(settings: Settings, exc: BaseException) -> LoginRefused:
     )
 
 
+def redis_full(settings: Settings) -> ServiceUnavailable:
+    """Redis refused a write at its memory ceiling (maxmemory, with noeviction: it never drops a
+    key of the view to make room)."""
+    return ServiceUnavailable(
+        f"Redis at {settings.redis_location()} is full (its maxmemory) and refuses every write"
+        " until something is deleted; nothing was changed. On your own stack: `banku reset`"
+        " of a namespace you no longer need; in a workshop room, tell the instructor.")
+
+
 def _is_acl_refusal(exc: BaseException) -> bool:
     """A command inside a Lua script that the ACL refuses comes back as a plain error reply
     (``ERR ... can't access ...``), not as NOPERM; the script's own error text is the only
@@ -211,6 +220,8 @@ def redis_errors(settings: Settings, what: str = "") -> Iterator[None]:
         raise not_allowed(settings, what or namespace_phrase(settings)) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise redis_down(settings, exc) from None
+    except redis.exceptions.OutOfMemoryError:
+        raise redis_full(settings) from None
     except redis.ResponseError as exc:
         if _is_acl_refusal(exc):
             raise not_allowed(settings, what or namespace_phrase(settings)) from None

@@ -13,18 +13,26 @@ its bookkeeping under ``[ns:]banku:`` (an account id is a UUID, so it can never 
 A batch's effects and its tracking record are written by one Lua script (`APPLY_WITH_TRACKING`),
 which Redis runs atomically. That is what turns Kafka's at-least-once delivery into exactly-once
 effects.
+
+Redis keeps the kit's scripts as functions (`LIBRARY`, loaded once with ``FUNCTION LOAD``) and
+the kit calls them with ``FCALL``: nobody needs ``EVAL``, with which any client could run a loop
+that freezes Redis for everyone (a workshop room's learners may not). The function names carry
+the library's version, so a kit whose scripts changed finds its own missing and loads them
+(``FUNCTION LOAD REPLACE``); in a room `banku workshop up` loads them, as the instructor. A Redis
+older than 7 has no functions: there the kit runs the same scripts with ``EVALSHA``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from .config import Settings
 from .diagnostics import redis_errors
-from .errors import PositionConflict, ViewCorrupt
+from .errors import PositionConflict, ServiceUnavailable, ViewCorrupt
 from .model import BankAccount
 from .projection import Batch
 
@@ -116,6 +124,71 @@ return #ids
 """
 
 
+# Any client allowed FCALL may call the functions (a room's learner too, on their own keys): a
+# call larger than the kit ever makes, or whose partitions are not small whole numbers, is
+# refused before anything is read or written, so that no call keeps Redis busy for long (the
+# write phase loops over the partitions below each opened account's).
+_GUARD = """
+local function refusal(ARGV)
+  if #ARGV > 1000000 then return 'more than 1000000 arguments' end
+  local function count(at)
+    local n = tonumber(ARGV[at])
+    if not n or n < 0 or n ~= math.floor(n) then return nil end
+    return n
+  end
+  local n = count(2)
+  if not n then return 'the count of positions is not a whole number' end
+  local at = 3 + 3 * n
+  local opens = count(at)
+  if not opens or at + 3 * opens > #ARGV then return 'the count of opens does not fit' end
+  local below = 0
+  for k = 0, opens - 1 do
+    local p = tonumber(ARGV[at + 3 * k + 2])
+    if not p or p < 0 or p ~= math.floor(p) or p >= 100000 then
+      return 'an open names no partition number'
+    end
+    below = below + p
+  end
+  if below > 1000000 then return 'the opens name too many partitions' end
+end
+"""
+
+_LIBRARY_TEMPLATE = """#!lua name=banku
+-- The kit's atomic steps as Redis functions, version {version} (banku/read_model.py).
+local function apply_with_tracking(KEYS, ARGV)
+{apply}
+end
+local function wipe(KEYS, ARGV)
+{wipe}
+end
+{guard}
+local function guarded_apply(keys, args)
+  local why = refusal(args)
+  if why then return redis.error_reply('banku_apply refused the call: ' .. why) end
+  return apply_with_tracking(keys, args)
+end
+redis.register_function('banku_apply_{version}', guarded_apply)
+redis.register_function('banku_wipe_{version}', wipe)
+"""
+
+
+def _library() -> tuple[str, str]:
+    parts = {"apply": APPLY_WITH_TRACKING.strip(), "wipe": _WIPE.strip(), "guard": _GUARD.strip()}
+    version = hashlib.sha1(_LIBRARY_TEMPLATE.format(version="", **parts).encode()).hexdigest()[:8]
+    return _LIBRARY_TEMPLATE.format(version=version, **parts), version
+
+
+# The library Redis keeps (FUNCTION LOAD), its version, and the names FCALL calls.
+LIBRARY, LIBRARY_VERSION = _library()
+FUNCTIONS = {"apply": f"banku_apply_{LIBRARY_VERSION}", "wipe": f"banku_wipe_{LIBRARY_VERSION}"}
+_SCRIPTS = {"apply": APPLY_WITH_TRACKING, "wipe": _WIPE}
+
+
+def load_library(client: redis.Redis) -> None:
+    """FUNCTION LOAD REPLACE the kit's library (a `workshop up` does it as the instructor)."""
+    client.function_load(LIBRARY, replace=True)
+
+
 class ReadModel:
     """The Redis view of one namespace (the `ViewStore` the projector writes)."""
 
@@ -135,8 +208,37 @@ class ReadModel:
         self.scratch_key = own + "scratch"
         self.keys = [self.positions_key, self.accounts_key, self.stats_key, self.shares_key,
                      self.opened_key, self.scratch_key]
-        self._apply = self.redis.register_script(APPLY_WITH_TRACKING)
-        self._wipe = self.redis.register_script(_WIPE)
+        self._functions = True  # False once Redis turned out older than 7 (no FCALL)
+        self._scripts: dict[str, Any] = {}
+
+    def _run(self, step: str, keys: list[str], args: list[str | int]) -> Any:  # noqa: ANN401
+        """Run one of the kit's steps: FCALL its function (loading the library when this Redis
+        lacks this version of it), or, on a Redis without functions, the script itself."""
+        if self._functions:
+            try:
+                return self.redis.fcall(FUNCTIONS[step], len(keys), *keys, *args)
+            except redis.exceptions.NoPermissionError:
+                raise
+            except redis.ResponseError as exc:
+                if "unknown command" in str(exc).lower():  # Redis < 7
+                    self._functions = False
+                elif "function not found" in str(exc).lower():
+                    self._load_library()
+                    return self.redis.fcall(FUNCTIONS[step], len(keys), *keys, *args)
+                else:
+                    raise
+        if step not in self._scripts:
+            self._scripts[step] = self.redis.register_script(_SCRIPTS[step])
+        return self._scripts[step](keys=keys, args=args)
+
+    def _load_library(self) -> None:
+        try:
+            load_library(self.redis)
+        except redis.exceptions.NoPermissionError:
+            raise ServiceUnavailable(
+                f"Redis at {self.settings.redis_location()} lacks the kit's functions (library"
+                f" banku, version {LIBRARY_VERSION}) and this login may not load them: ask the"
+                " instructor to run `banku workshop up` again, which loads them.") from None
 
     def _errors(self):  # noqa: ANN202
         return redis_errors(self.settings, f"namespace {self.settings.namespace or '(default)'}")
@@ -186,7 +288,7 @@ class ReadModel:
         args += [batch.applied, batch.dead_letters]
         try:
             with self._errors():
-                result = self._apply(keys=self.keys, args=args)
+                result = self._run("apply", self.keys, args)
         except redis.ResponseError as exc:  # the script itself failed: it wrote nothing
             raise ViewCorrupt(f"The view's update script failed ({exc}); nothing was changed."
                               " Rebuild the view with `banku replay`.") from None
@@ -237,7 +339,7 @@ class ReadModel:
     def wipe(self) -> int:
         """Delete this namespace's view and tracking record (the log is untouched)."""
         with self._errors():
-            return int(self._wipe(keys=self.keys, args=[self.prefix]))
+            return int(self._run("wipe", self.keys, [self.prefix]))
 
     def accounts(self) -> list[BankAccount]:
         """Every account in the view, sorted by name."""

@@ -30,6 +30,7 @@ WORKSHOP = 7  # tests/test_workshop_room.py: a secured room (Kafka at +0, Redis 
 #              and test_workshop_room.py's second room and refused room (Kafka +4, Redis +8)
 ROOM_BENCH = 8  # benchmarks: the room
 NOTEBOOK_05 = 10  # notebook 05's cluster: the session's ports + 100
+ROOM_ATTACKS_REDIS = 11  # tests/fault/test_room_attacks_redis.py: a 3-learner room
 
 
 def kafka_port(block: int) -> int:

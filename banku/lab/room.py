@@ -32,7 +32,16 @@ from ..config import Settings
 from ..errors import StackError
 from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
 from ..stack.plan import StackPlan
-from .room_access import Login, add_logins, initial_acl_file, learner_database, new_password
+from .room_access import (
+    INSTRUCTOR_DATABASE,
+    Login,
+    add_logins,
+    initial_acl_file,
+    learner_database,
+    new_password,
+    prepare_redis,
+    upgrade_acl_file,
+)
 
 if TYPE_CHECKING:
     from .room_status import RoomStatus
@@ -54,10 +63,13 @@ class RoomFile:
     learners: dict[str, Login] = field(default_factory=dict)
     out: str = ""
     host: str = ""  # the address learners' machines use; empty: this machine only
+    # Redis's default user's: nobody logs in with it (banku.lab.room_access.default_user_rules)
+    redis_default_password: str = ""
 
     @classmethod
     def new(cls) -> RoomFile:
-        return cls(new_password(), new_password(), Login.new())
+        return cls(new_password(), new_password(), Login.new(),
+                   redis_default_password=new_password())
 
     @classmethod
     def load(cls, plan: StackPlan) -> RoomFile | None:
@@ -68,7 +80,8 @@ class RoomFile:
         return cls(data["admin_password"], data["controller_password"],
                    Login(**data["instructor"]),
                    {name: Login(**login) for name, login in data.get("learners", {}).items()},
-                   data.get("out", ""), data.get("host", ""))
+                   data.get("out", ""), data.get("host", ""),
+                   data.get("redis_default_password", ""))
 
     def save(self, plan: StackPlan) -> None:
         plan.directory.mkdir(parents=True, exist_ok=True)
@@ -76,7 +89,8 @@ class RoomFile:
                 "controller_password": self.controller_password,
                 "instructor": vars(self.instructor),
                 "learners": {name: vars(login) for name, login in self.learners.items()},
-                "out": self.out, "host": self.host}
+                "out": self.out, "host": self.host,
+                "redis_default_password": self.redis_default_password}
         _write_private(plan.room_file, json.dumps(data, indent=2) + "\n")
 
     def next_numbers(self, count: int) -> list[int]:
@@ -110,7 +124,7 @@ def login_settings(settings: Settings, user: str, login: Login, namespace: str =
         url = urlparse(settings.redis_url)
         settings = replace(settings, bootstrap_servers=f"{host}:{port}",
                            redis_url=f"{url.scheme}://{host}:{url.port or 6379}{url.path}")
-    database = learner_database(user) if user != INSTRUCTOR_USER else 0
+    database = learner_database(user) if user != INSTRUCTOR_USER else INSTRUCTOR_DATABASE
     return replace(settings, kafka_username=user, kafka_password=login.kafka,
                    kafka_mechanism=ROOM_MECHANISM,
                    redis_url=_redis_url(settings, user, login.redis, database), namespace=namespace)
@@ -186,7 +200,14 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
         room.host = host or ""
         room.save(plan)
         plan.redis_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(plan.redis_acl_file, initial_acl_file(room.instructor.redis))
+        _write_private(plan.redis_acl_file, initial_acl_file(room.instructor.redis,
+                                                             room.redis_default_password))
+    if not room.redis_default_password:  # a room made when the default user was off
+        room.redis_default_password = new_password()
+        room.save(plan)
+        if plan.redis_acl_file.exists() and not redis_pid(plan):
+            _write_private(plan.redis_acl_file, upgrade_acl_file(
+                plan.redis_acl_file.read_text(), room.redis_default_password))
     if host is not None and host != room.host:
         if kafka_pid(plan, 1) or redis_pid(plan):
             raise StackError(
@@ -196,6 +217,7 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
         room.save(plan)
     instructor = instructor_settings(settings, room)
     stack.up(instructor, log=log)
+    prepare_redis(instructor, room.redis_default_password)
     for number in range(1, learners + 1):
         room.learners.setdefault(learner_name(number), Login.new())
     add_logins(instructor, room.learners)  # idempotent: a restarted room gets them again

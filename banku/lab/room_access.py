@@ -36,15 +36,18 @@ class Login:
 # nothing that reaches beyond one's keys: no KEYS, FLUSHALL, CONFIG, CLIENT KILL, SCRIPT FLUSH,
 # MONITOR, DEBUG ... SCAN lists the names of every key of a database whatever the ACL says, so
 # each learner works in a database of their own (`learner_database`) and may SELECT only that.
+# No EVAL, EVALSHA, SCRIPT or FUNCTION LOAD either: one endless loop would freeze Redis for
+# everyone (a script that wrote a key cannot even be killed). The kit's Lua steps are functions
+# that `banku workshop up` loads (banku.read_model.LIBRARY); learners call them with FCALL.
 LEARNER_REDIS_COMMANDS = [
     "+scan",
     "+ping", "+echo", "+client|setname", "+client|getname", "+client|id", "+hello",
     "+hget", "+hgetall", "+hset", "+hsetnx", "+hincrby", "+hmget", "+hexists", "+hdel",
     "+hkeys", "+hlen", "+hvals",
-    "+sadd", "+srem", "+smembers", "+sismember", "+scard",
+    "+sadd", "+srem", "+smembers", "+sismember", "+smismember", "+scard",
     "+get", "+set", "+setnx", "+getdel", "+incr", "+incrby", "+mget", "+expire", "+ttl",
     "+del", "+unlink", "+exists", "+type",
-    "+eval", "+evalsha", "+script|load", "+script|exists", "+@transaction",
+    "+fcall", "+@transaction",
 ]
 
 
@@ -85,14 +88,17 @@ def kafka_acls(name: str) -> list:
             for operation in operations]
 
 
-# A room's Redis has this many databases (`redis-server --databases`, started by the stack).
+# A room's Redis has ROOM_DATABASES databases (`redis-server --databases`, started by the
+# stack). A connection starts in database 0 before its SELECT, so nobody keeps anything there: the
+# instructor works in the last database, each learner in the one of their number.
+INSTRUCTOR_DATABASE = ROOM_DATABASES - 1
 
 
 def learner_database(name: str) -> int:
-    """``learner-07`` works in Redis database 7 (the instructor in 0)."""
+    """``learner-07`` works in Redis database 7 (the instructor in `INSTRUCTOR_DATABASE`)."""
     number = int(name.rsplit("-", 1)[1])
-    if not 0 < number < ROOM_DATABASES:
-        raise StackError(f"A room has room for {ROOM_DATABASES - 1} learners, not {number}.")
+    if not 0 < number < INSTRUCTOR_DATABASE:
+        raise StackError(f"A room has room for {INSTRUCTOR_DATABASE - 1} learners, not {number}.")
     return number
 
 
@@ -101,11 +107,53 @@ def redis_acl_rules(name: str, password: str) -> list[str]:
             *LEARNER_REDIS_COMMANDS, f"+select|{learner_database(name)}"]
 
 
-def initial_acl_file(instructor_redis_password: str) -> str:
-    """users.acl before redis-server first starts: no default user, the instructor may do all."""
+def default_user_rules(password: str) -> list[str]:
+    """The default user: on, with a random password nobody is given, allowed everything.
+
+    Not ``user default off``: Redis 7.0 checks each MULTI/EXEC block of its append-only file
+    against the default user's permissions when it loads the file, and throws away every block
+    that user may not run (redis/redis#14541), and Redis logs scripts' effects as such blocks.
+    A room restarted with the default user off came back with every view and every `forget`
+    lost. Nobody logs in as this user: its password lives only in room.json (0600).
+    """
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    return ["reset", "on", f"#{digest}", "~*", "&*", "+@all"]
+
+
+def initial_acl_file(instructor_redis_password: str, default_password: str) -> str:
+    """users.acl before redis-server first starts: a default user nobody logs in as (see
+    `default_user_rules`), the instructor may do all."""
     digest = hashlib.sha256(instructor_redis_password.encode()).hexdigest()
-    return ("user default off resetchannels -@all\n"
+    default = " ".join(rule for rule in default_user_rules(default_password) if rule != "reset")
+    return (f"user default {default}\n"
             f"user {INSTRUCTOR_USER} on #{digest} ~* &* +@all\n")
+
+
+def upgrade_acl_file(text: str, default_password: str) -> str:
+    """users.acl of a room made with ``user default off``, with the default user of today."""
+    default = " ".join(rule for rule in default_user_rules(default_password) if rule != "reset")
+    return "".join(f"user default {default}\n" if line.startswith("user default ") else line
+                   for line in text.splitlines(keepends=True))
+
+
+def prepare_redis(instructor: Settings, default_password: str) -> None:
+    """What the room's Redis needs before anyone works in it: the default user of
+    `default_user_rules` (a room made with it off gets it now) and the kit's functions
+    (FUNCTION LOAD, which learners may not run). `add_logins` saves the users next."""
+    import redis
+
+    from ..diagnostics import redis_errors
+    from ..read_model import load_library
+
+    client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30)
+    try:
+        with redis_errors(instructor, "the room's Redis"):
+            client.execute_command("ACL", "SETUSER", "default",
+                                   *default_user_rules(default_password))
+            load_library(client)
+    finally:
+        client.close()
+
 
 
 def add_logins(instructor: Settings, logins: dict[str, Login]) -> None:

@@ -21,6 +21,7 @@ from .jars import ensure_kafka_jars, java_base
 from .kafka_config import format_storage, new_cluster_id, server_properties
 from .plan import StackPlan, private_dir, write_private
 from .policy import policy_classes
+from .redis_config import redis_arguments
 
 Log = Callable[[str], None]
 ROOM_DATABASES = 1000  # a workshop room's Redis: learner NN works in database NN
@@ -163,6 +164,7 @@ def start_redis(plan: StackPlan) -> int:
     if acl_file.exists():  # a workshop stack: one Redis user per learner, passwords in the file
         # ... and a database per learner (banku.lab.room_access.learner_database)
         args += ["--aclfile", str(acl_file), "--databases", str(ROOM_DATABASES)]
+    args += redis_arguments(room=acl_file.exists())  # limits: banku.stack.redis_config
     proc = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -8,7 +8,7 @@ import stat
 import pytest
 from kafka.admin import ACLOperation, ACLResourcePatternType, ResourceType
 
-from banku import Settings
+from banku import Settings, StackError
 from banku.diagnostics import not_allowed
 from banku.lab import room, room_access
 from banku.stack import kafka_config
@@ -55,14 +55,31 @@ def test_redis_rules_limit_keys_and_leave_out_what_lists_or_breaks_the_server():
     assert room_access.learner_database("learner-07") == 7
     assert room_access.learner_database("learner-120") == 120
     for forbidden in ("+keys", "+flushall", "+flushdb", "+config", "+acl", "+debug",
-                      "+monitor", "+script|flush", "+client|kill", "+shutdown", "+@dangerous"):
+                      "+monitor", "+script|flush", "+client|kill", "+shutdown", "+@dangerous",
+                      "+eval", "+evalsha", "+eval_ro", "+script|load", "+@scripting",
+                      "+function|load", "+function"):
         assert forbidden not in rules
+    # The kit's Lua steps are functions the room loads; learners call them (and smismember
+    # reveals sealed names).
+    assert "+fcall" in rules and "+smismember" in rules
+    # Database 0 is nobody's: every connection starts there. The instructor has the last one.
+    assert room_access.INSTRUCTOR_DATABASE == 999
+    with pytest.raises(StackError):
+        room_access.learner_database("learner-999")
 
 
-def test_the_initial_acl_file_turns_the_default_user_off_and_keeps_no_password_in_clear():
-    text = room_access.initial_acl_file("s3cret")
-    assert text.startswith("user default off ")
-    assert "s3cret" not in text and "instructor on #" in text
+def test_the_default_user_is_on_with_a_password_nobody_has_and_no_password_is_in_clear():
+    # Not `off`: Redis 7.0 checks the MULTI/EXEC blocks of its append-only file against the
+    # default user's permissions when it loads them, and drops the ones it may not run.
+    text = room_access.initial_acl_file("s3cret", "d3fault")
+    assert text.startswith("user default on #") and "~* &* +@all" in text.splitlines()[0]
+    assert "s3cret" not in text and "d3fault" not in text and "instructor on #" in text
+    assert "nopass" not in text
+    upgraded = room_access.upgrade_acl_file("user default off resetchannels -@all\n"
+                                            "user instructor on #ab ~* &* +@all\n", "d3fault")
+    assert upgraded.splitlines()[0] == text.splitlines()[0]
+    assert upgraded.splitlines()[1] == "user instructor on #ab ~* &* +@all"
+    assert room.RoomFile.new().redis_default_password
 
 
 def test_a_room_broker_logs_in_on_every_listener_and_authorizes_every_request(tmp_path,
