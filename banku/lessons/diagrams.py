@@ -137,7 +137,7 @@ def atomic_step() -> Figure:
     note(ax, 19, 44, "this batch: offsets 3-6", size=8, color=ADAM)
     arrow(ax, (34, 42), (44, 35.5), "poll", offset=(5, -1))
     box(ax, 26, 14, 58, 21, "", REDIS, edge=INK)
-    note(ax, 28, 32, "ONE Lua script (EVALSHA): all or nothing", size=10, color=INK)
+    note(ax, 28, 32, "ONE Lua function (FCALL): all or nothing", size=10, color=INK)
     note(ax, 29, 26, "1. check: stored position == 3 (else another projector won)", size=9,
          color=INK)
     note(ax, 29, 21.5, "2. HINCRBY  the balances of the batch", size=9, color=INK)

@@ -205,7 +205,7 @@ def test_filling_memory_is_refused_with_one_sentence_and_the_instructor_recovers
         admin.config_set("maxmemory", redis_config.ROOM_MAXMEMORY)
         admin.close()
     figures = others_still_work("fill")
-    report(attack="many 1 MB values up to maxmemory",
+    report(attack="values of 1 MB (then of 256 bytes) up to maxmemory",
            got=f"{written} values, then OOM for every write in the room; learner-02 was told:"
                f" {sentence(full)} The instructor emptied db1 (INFO keyspace names it)",
            **figures)
@@ -306,6 +306,9 @@ def test_the_room_restarts_with_every_view_and_the_forgotten_name_stays_forgotte
         with Projector(settings) as projector:
             projector.run_until_caught_up()
     forgotten = ids["sealed"][0]
+    # A learner's own `banku project` reveals sealed names (SMISMEMBER, allowed to learners).
+    projected = banku(sealed, "project", "--until-caught-up")
+    assert projected.returncode == 0, projected.stderr
     result = banku(sealed, "forget", forgotten)
     assert result.returncode == 0, result.stderr
     settings = {"sealed": sealed, "plain": plain, "instructor": teacher}
