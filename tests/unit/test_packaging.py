@@ -121,3 +121,27 @@ def test_banku_stack_help_offers_up_down_status_and_brokers():
     assert result.returncode == 0, result.stderr
     for word in ("up", "down", "status", "--brokers", "--wipe"):
         assert word in result.stdout
+
+
+# --- licences and credit --------------------------------------------------------------------
+def test_the_code_is_mit_and_the_lessons_cc_by_4():
+    assert 'license = "MIT"' in (ROOT / "pyproject.toml").read_text()
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    lessons = (ROOT / "LICENSE-lessons").read_text()
+    assert "Creative Commons Attribution 4.0 International Public License" in lessons
+    assert "Section 8 -- Interpretation." in lessons, "the licence's full text"
+    readme = (ROOT / "README.md").read_text()
+    assert "## Licence and credit" in readme
+    assert "[LICENSE](LICENSE)" in readme and "[LICENSE-lessons](LICENSE-lessons)" in readme
+
+
+def test_the_go_original_is_credited_and_the_kit_citable():
+    original = "https://github.com/adamnoto/banku"
+    assert original in (ROOT / "README.md").read_text()
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(citation)
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert version and citation["version"] == version.group(1)
+    assert sorted(citation["license"]) == ["CC-BY-4.0", "MIT"]
+    assert [r["repository-code"] for r in citation["references"]] == [original]
