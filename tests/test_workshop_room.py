@@ -8,6 +8,7 @@ in one line naming the cause, and learner 2's data is unchanged afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -380,6 +381,20 @@ def test_a_room_for_other_machines_hands_out_its_address(tmp_path):
         doctor = banku(out, MINE, "doctor")
         assert "Java 17+" not in doctor.stdout, "a learner elsewhere needs no Java"
         assert f"OK    Kafka login: user {MINE}" in doctor.stdout
+        assert "OK    Redis 6.2+: " in doctor.stdout  # a learner may ask HELLO, not INFO
+        # The instructor's file names the room's address; status reads the room all the same.
+        instructor = next(out.rglob("instructor.env"))
+        assert env_file(instructor.parent, "instructor")["KAFKA_BOOTSTRAP_SERVERS"].startswith(
+            "127.0.0.2:")
+        status = subprocess.run(
+            [sys.executable, "-m", "banku", "--env-file", str(instructor), "workshop", "status",
+             "--json"], capture_output=True, text=True, timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "REDIS_"))})
+        assert status.returncode == 0, status.stdout + status.stderr
+        document = json.loads(status.stdout)
+        assert document["host"] == "127.0.0.2"
+        assert [learner["name"] for learner in document["learners"]] == [MINE]
+        assert f"{MINE}.banku-transactions" in document["learners"][0]["topics"]
     finally:
         room.down(here, wipe=True, log=_quiet)
 
@@ -387,8 +402,6 @@ def test_a_room_for_other_machines_hands_out_its_address(tmp_path):
 def test_workshop_status_shows_the_learners_their_topics_and_lag(room_dir):
     """`banku --env-file instructor.env workshop status --json`: the room as the instructor sees
     it, read with the login the room keeps (and the env file loaded by --env-file)."""
-    import json
-
     assert banku(room_dir, MINE, "create", "Lag Lovelace").returncode == 0
     assert banku(room_dir, MINE, "project", "--until-caught-up").returncode == 0
     assert banku(room_dir, MINE, "create", "Not Projected Yet").returncode == 0
