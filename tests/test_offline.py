@@ -1,5 +1,6 @@
-"""An offline room: `./kit bundle DIR` writes Kafka's jars and every wheel the kit installs, and
-`./kit setup --offline DIR` installs from it on a machine that cannot reach any registry.
+"""An offline room: `./kit bundle DIR` writes Kafka's jars and the wheels of the learner's lock
+(requirements/learner.txt), and `./kit setup --learner --offline DIR` installs from it on a
+machine that cannot reach any registry: the learner's packages and no test tool.
 
 Here the bundle is made (with the network), then a copy of the kit is installed from it with the
 network blocked for that process: pip may not use an index (``--no-index``, and an index URL and
@@ -63,8 +64,12 @@ def test_the_bundle_holds_kafka_and_the_wheels(bundle):
     assert (kafka / ".complete").exists()
     assert (kafka / "libs" / f"kafka_{jars.SCALA_VERSION}-{jars.KAFKA_VERSION}.jar").exists()
     wheels = {p.name.split("-")[0].lower().replace("_", "-") for p in (bundle / "wheels").iterdir()}
-    for needed in ("kafka-python", "redis", "pandas", "jupyterlab", "pytest", "setuptools"):
+    for needed in ("kafka-python", "redis", "pandas", "jupyterlab", "setuptools", "pip"):
         assert needed in wheels, needed
+    for tool in ("pytest", "hypothesis", "playwright", "nbval", "ruff", "mypy"):
+        assert tool not in wheels, f"a learner's bundle carries {tool}"
+    assert (bundle / "wheels" / "learner.txt").read_text() == \
+        (ROOT / "requirements" / "learner.txt").read_text()
     assert "Python" in (bundle / "README.txt").read_text()
 
 
@@ -87,13 +92,23 @@ def test_a_copy_of_the_kit_installs_from_the_bundle_without_the_network(bundle, 
                            text=True, timeout=300)
     assert probe.returncode != 0, "the network must be blocked for this test to mean anything"
 
-    installed = run([str(kit / "kit"), "setup", "--offline", str(bundle)], env, kit)
-    assert "from" in installed.stdout and "no network" in installed.stdout
+    installed = run([str(kit / "kit"), "setup", "--learner", "--offline", str(bundle)], env, kit)
+    assert "requirements/learner.txt" in installed.stdout and "no network" in installed.stdout
+    # The test set is not in this bundle: asking for it says how to make one that has it.
+    refused = subprocess.run([str(kit / "kit"), "setup", "--offline", str(bundle)], cwd=kit,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0
+    assert "./kit bundle --tests" in refused.stderr
     assert not (tmp_path / "maven-was-called").exists(), "Maven was asked for something"
     home = tmp_path / "home" / f"kafka_{jars.SCALA_VERSION}-{jars.KAFKA_VERSION}"
     assert (home / ".complete").exists()
 
     banku = str(kit / ".venv" / "bin" / "banku")
+    listed = subprocess.run([str(kit / ".venv" / "bin" / "python"), "-m", "pip", "list"],
+                            env=env, capture_output=True, text=True, check=True).stdout.lower()
+    assert "jupyterlab " in listed
+    for tool in ("pytest", "hypothesis", "playwright"):
+        assert f"\n{tool} " not in listed, f"the learner's install has {tool}"
     doctor = subprocess.run([banku, "doctor"], env=env, capture_output=True, text=True)
     assert f"OK    Kafka {jars.KAFKA_VERSION} jars: {home / 'libs'}" in doctor.stdout
     assert "FAIL  package" not in doctor.stdout, doctor.stdout
