@@ -284,6 +284,27 @@ def test_up_says_how_to_install_a_missing_redis_server(stopped, tmp_path):
     assert not stack.port_open(KAFKA) and not stack.port_open(REDIS)
 
 
+def test_up_refuses_a_redis_server_older_than_6_2_in_one_line(stopped, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("java", "mvn"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    (bin_dir / "python").symlink_to(sys.executable)
+    old = bin_dir / "redis-server"  # says what Ubuntu 22.04's redis-server says
+    old.write_text("#!/bin/sh\necho 'Redis server v=6.0.16 sha=00000000:0 malloc=jemalloc-5.2.1"
+                   " bits=64 build=a3fdef44459b3ad6'\n")
+    old.chmod(0o755)
+
+    result = banku(stopped, "stack", "up", timeout=60, PATH=str(bin_dir))
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message, message
+    assert f"{old} is Redis 6.0.16, but the kit needs Redis 6.2 or newer (7 recommended" in message
+    assert not stack.port_open(KAFKA) and not stack.port_open(REDIS)
+
+
 def test_up_refuses_to_turn_a_one_broker_stack_into_three(stopped):
     result = banku(stopped, "stack", "up", "--brokers", "3", timeout=60)
     assert result.returncode != 0
