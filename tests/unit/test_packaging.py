@@ -145,3 +145,16 @@ def test_the_go_original_is_credited_and_the_kit_citable():
     assert version and citation["version"] == version.group(1)
     assert sorted(citation["license"]) == ["CC-BY-4.0", "MIT"]
     assert [r["repository-code"] for r in citation["references"]] == [original]
+
+
+def test_the_readme_installs_jupyterlab_on_the_compose_path():
+    readme = (ROOT / "README.md").read_text()
+    compose = readme[readme.index("### With Docker instead"):readme.index("## The notebooks")]
+    assert "docker compose up --wait" in compose
+    # JupyterLab is in the lab extra (and the learner's lock), never in a bare `pip install -e .`
+    assert "-r requirements/learner.txt" in compose and "'.[lab]'" in compose
+    assert not re.search(r"pip install -e \.(?!\[)", compose)
+    assert "05" in compose and "Java 17+" in compose
+    for text in (readme, (ROOT / "CONTRIBUTING.md").read_text()):
+        for named in set(re.findall(r"requirements/[a-z]+\.txt", text)):
+            assert (ROOT / named).exists(), named
