@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from . import defaults, errors, gc_pause
-from .config import Settings
+from .config import HANDLER_GROUP, Settings
 from .errors import BankuError, CommandRejected, ServiceUnavailable
 from .events import (
     COMMAND_ID_HEADER,
@@ -76,6 +76,28 @@ def decode_command(value: bytes | None) -> Event:
     if missing:
         raise NotACommand(f"{data['Type']} has no {', '.join(missing)} field")
     return kind(*(data[f] for f in _FIELDS[kind]))
+
+
+def handler_members(settings: Settings) -> int | None:
+    """How many members the handlers' group has now (None: the coordinator did not say)."""
+    from kafka.errors import KafkaError
+
+    from .kafka_io import admin_client
+
+    group = settings.group_id(HANDLER_GROUP)
+    try:
+        admin = admin_client(settings)
+    except BankuError:
+        return None
+    try:
+        described = admin.describe_groups([group]).get(group, {})
+    except KafkaError:
+        return None
+    finally:
+        admin.close()
+    if described.get("error"):
+        return 0  # a group the coordinator does not know has no members
+    return len(described.get("members") or [])
 
 
 def outcome_partition(command_id: str, partitions: int) -> int:
@@ -169,11 +191,7 @@ class HandlerClient:
         deadline = time.monotonic() + self.timeout
         while len(found) < len(wanted):
             if time.monotonic() > deadline:
-                raise ServiceUnavailable(
-                    f"No command handler answered within {self.timeout:.0f}s"
-                    f" ({len(wanted) - len(found)} of {len(wanted)} command(s) unanswered;"
-                    " they will be decided once a handler runs): start one with `banku handler`."
-                )
+                raise ServiceUnavailable(self._unanswered(len(wanted) - len(found), len(wanted)))
             for records in self._reader.poll(timeout_ms=200).values():
                 for record in records:
                     for outcome in orjson.loads(record.value):
@@ -187,6 +205,26 @@ class HandlerClient:
             except BankuError as refusal:
                 results[cid] = refusal
         return results
+
+    def _unanswered(self, missing: int, sent: int) -> str:
+        """Why no answer came, as far as the group coordinator can tell: a handler that runs
+        but has not answered (starting, taking over, overloaded) is not a missing one."""
+        group = self.settings.group_id(HANDLER_GROUP)
+        members = handler_members(self.settings)
+        counted = f"{missing} of {sent} command(s) unanswered"
+        if members:
+            return (f"A command handler is running (group {group} has {members} member(s)) but did"
+                    f" not answer within {self.timeout:.0f}s ({counted}): it may still be getting"
+                    " ready (its `--log-json` says `ready` for each partition it can decide) or be"
+                    " overloaded. The commands wait in"
+                    f" {self.settings.commands_topic} and will be decided; send them again with"
+                    " the same command ids for the answer.")
+        if members is None:
+            return (f"No command handler answered within {self.timeout:.0f}s ({counted}; they"
+                    f" will be decided once a handler runs), and group {group} could not be"
+                    " described: check that `banku handler` runs.")
+        return (f"No command handler answered within {self.timeout:.0f}s ({counted}; they will"
+                " be decided once a handler runs): start one with `banku handler`.")
 
     def close(self) -> None:
         self._producer.close(timeout=defaults.CLOSE_TIMEOUT_S)

@@ -70,8 +70,16 @@ LOAD_CHUNK = 2_000
 # --- the command handler -------------------------------------------------------------------------
 # A transaction open longer than this is aborted by the broker (a handler stuck mid-batch).
 TRANSACTION_TIMEOUT_MS = 10_000
-# How long `Bank` waits for the handler's outcome in topic mode.
-OUTCOME_TIMEOUT_S = 30.0
+# How long a new owner of a command partition may take to become ready (a producer and
+# `init_transactions` per partition, the ledger caught up, the first transaction): about a second
+# on an idle laptop, 2-4 s measured on a 2-core machine with both cores kept busy; 40 s leaves room
+# for a slower machine and a larger log to catch up.
+HANDLER_START_S = 40.0
+# How long `Bank` waits for the handler's outcome in topic mode. The answer may have to wait for a
+# handler that takes over: the group noticing that the previous owner died (one session timeout),
+# the broker aborting the transaction it left open (one transaction timeout, before the new owner's
+# `init_transactions` returns), then the new owner's start. 30 s held only on an idle machine.
+OUTCOME_TIMEOUT_S = (SESSION_TIMEOUT_MS + TRANSACTION_TIMEOUT_MS) / 1000 + HANDLER_START_S  # 60 s
 
 # --- the command side ----------------------------------------------------------------------------
 # How many recent command ids a `Bank` (or the handler) remembers to answer a retried command with

@@ -14,12 +14,19 @@ commands' consumed offsets (`send_offsets_to_transaction`). All of it becomes vi
 Each command partition has its own transactional id (``<group>-p<N>``). A new owner's
 ``init_transactions`` fences the previous one (a crashed or paused handler, a "zombie") and aborts
 its open transaction, so its commands are decided again, exactly once.
+
+Owning a partition is not yet being able to decide its commands. The group coordinator lists a
+handler as the owner as soon as the assignment is sent; the handler still has to make the
+partition's producer, fence the previous owner and catch its ledger up. It does that in its own
+loop, with the partition paused, and only then logs ``ready`` (``{"event": "ready", "partition":
+N}`` with ``--log-json``): that line, not the coordinator's list, says a command will be answered.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -32,7 +39,7 @@ from . import defaults, gc_pause, rules
 from .command_topic import NotACommand, accepted, decode_command, outcome_partition, refused
 from .config import HANDLER_GROUP, Settings
 from .diagnostics import kafka_errors
-from .errors import BankuError, CommandRejected
+from .errors import BankuError, CommandRejected, ServiceUnavailable
 from .events import Event, encode, headers_for
 from .kafka_io import (
     ensure_topic,
@@ -101,7 +108,10 @@ class CommandHandler:
         self.group_id = self.settings.group_id(HANDLER_GROUP)
         self.client_id = client_id or f"banku-handler-{uuid.uuid4().hex[:6]}"
         self.state = WriteModel(KafkaEventLog(self.settings))
-        self.producers: dict[int, Any] = {}  # command partition -> its transactional producer
+        self.producers: dict[int, Any] = {}  # ready command partition -> its transactional producer
+        self.preparing: list[int] = []  # owned, paused, not yet able to decide
+        self._retired: list[Any] = []  # producers of revoked partitions, closed in the loop
+        self._committed_to: dict[int, int] = {}  # event partition -> after our last committed event
         self.refusals: dict[str, dict[str, Any]] = {}  # command id -> its refused outcome
         self.decided = 0
         self._options = dict(session_timeout_ms=session_timeout_ms,
@@ -110,27 +120,65 @@ class CommandHandler:
         self._consumer: KafkaConsumer | None = None
 
     # --- ownership ---------------------------------------------------------------------------
+    # Both listeners run on kafka-python's network thread, which also sends the heartbeats: a
+    # listener that blocks for a session timeout gets the handler dropped from the group, and it
+    # then rejoins and does the same slow work again. So they only take note; the slow work
+    # (producers, fencing, catching up) is done in the loop, between polls (`_prepare`).
     def assigned(self, partitions: list[int]) -> None:
-        for partition in partitions:
-            producer = make_producer(
-                self.settings, transactional_id=f"{self.group_id}-p{partition}",
-                # Back-to-back transactions wait for the previous one's markers; retry soon.
-                retry_backoff_ms=10, linger_ms=1000,
-                transaction_timeout_ms=defaults.TRANSACTION_TIMEOUT_MS)
-            with kafka_errors(self.settings, f"the transactional id {self.group_id}-p{partition}"):
-                producer.init_transactions()  # fences the previous owner, aborts its transaction
-            self.producers[partition] = producer
-        self.state.catch_up()
+        """The group gave us these partitions: pause them until `_prepare` makes them ready."""
+        self.preparing = sorted(set(self.preparing) | set(partitions))
+        if partitions and self._consumer is not None:
+            topic = self.settings.commands_topic
+            self._consumer.pause(*(TopicPartition(topic, p) for p in partitions))
         log.info("assigned command partitions %s", partitions,
                  extra={"event": "assigned", "partitions": partitions})
 
     def revoked(self, partitions: list[int]) -> None:
         for partition in partitions:
+            if partition in self.preparing:
+                self.preparing.remove(partition)
             producer = self.producers.pop(partition, None)
             if producer is not None:
-                producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
+                self._retired.append(producer)  # no transaction is open between polls
         log.info("revoked command partitions %s", partitions,
                  extra={"event": "revoked", "partitions": partitions})
+
+    def _prepare(self, stop: threading.Event) -> None:
+        """Make the owned partitions ready to decide: a transactional producer for each, whose
+        ``init_transactions`` fences the previous owner and ends its open transaction; then the
+        ledger is caught up (it now holds everything the previous owner committed), the
+        partitions are resumed, and each is reported ``ready``."""
+        made: dict[int, Any] = {}
+        try:
+            for partition in self.preparing:
+                if stop.is_set():
+                    return
+                tid = f"{self.group_id}-p{partition}"
+                made[partition] = producer = make_producer(
+                    self.settings, transactional_id=tid,
+                    # Back-to-back transactions wait for the previous one's markers; retry soon.
+                    retry_backoff_ms=10, linger_ms=1000,
+                    transaction_timeout_ms=defaults.TRANSACTION_TIMEOUT_MS)
+                with kafka_errors(self.settings, f"the transactional id {tid}"):
+                    producer.init_transactions()  # fences the previous owner
+            self.state.catch_up()
+        finally:
+            if len(made) < len(self.preparing):  # interrupted: start again on the next round
+                self._retired.extend(made.values())
+                made = {}
+        # No rebalance can have happened meanwhile: the listeners only run inside `poll`.
+        self.producers.update(made)
+        self.preparing = []
+        topic = self.settings.commands_topic
+        self._consumer.resume(*(TopicPartition(topic, p) for p in made))
+        for partition in sorted(made):
+            log.info("ready to decide command partition %d", partition,
+                     extra={"event": "ready", "partition": partition,
+                            "partitions": sorted(self.producers)})
+
+    def _close_retired(self) -> None:
+        while self._retired:
+            self._retired.pop().close(timeout=defaults.CLOSE_TIMEOUT_S)
 
     def _open(self) -> KafkaConsumer:
         if self._consumer is None:
@@ -177,13 +225,18 @@ class CommandHandler:
                 for tp, records in polled.items():
                     with gc_pause.paused():  # see banku.gc_pause
                         self._decide_batch(tp, records)
+                self._close_retired()
+                if self.preparing:
+                    self._prepare(stop)
         finally:
             self.close()
 
     def _decide_batch(self, tp: TopicPartition, records: list) -> None:
         producer = self.producers.get(tp.partition)
         if producer is None:
-            return  # revoked while in flight: the next owner decides these
+            if tp.partition in self.preparing:  # fetched before the pause: again once ready
+                self._consumer.seek(tp, records[0].offset)
+            return  # (or revoked while in flight: the next owner decides these)
         errors = kafka_errors_module
         try:
             producer.begin_transaction()
@@ -200,11 +253,33 @@ class CommandHandler:
             # Rebalanced out mid-batch: give the commands back, undecided.
             producer.abort_transaction()
             self._consumer.seek(tp, records[0].offset)
-            self.state.forget()
+            self._refold()
             return
         for receipt in landed:
             self.state.landed(receipt, expected=True)
+            done = self._committed_to.get(receipt.partition, 0)
+            self._committed_to[receipt.partition] = max(done, receipt.offset + 1)
         self.decided += len(records)
+
+    def _refold(self) -> None:
+        """Fold the ledger again after an aborted batch, whose events it had counted.
+
+        It must hold every event this handler committed before, or a retried command would be
+        decided a second time. A commit's markers reach the log just after the commit returns,
+        and until they do a read_committed reader stops short of its records: read until it has
+        passed them."""
+        wanted = dict(self._committed_to)
+        self.state.forget()
+        deadline = time.monotonic() + defaults.READ_TO_END_TIMEOUT_S
+        self.state.catch_up()
+        while any(self.state.positions.get(p, 0) < end for p, end in wanted.items()):
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"The events this handler committed to {self.settings.topic_name} did not"
+                    f" become readable within {defaults.READ_TO_END_TIMEOUT_S:.0f}s; it stops"
+                    " rather than decide without them. Check the broker's log.")
+            time.sleep(0.05)  # the markers are on their way
+            self.state.catch_up()
 
     def _decide_all(self, producer: Any, records: list,
                     ) -> tuple[list[tuple[str, dict]], list[Receipt]]:
@@ -297,4 +372,5 @@ class CommandHandler:
         if consumer is not None:
             consumer.close(autocommit=False)
         self.revoked(list(self.producers))
+        self._close_retired()
         self.state.log.close()

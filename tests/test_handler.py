@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -22,8 +23,9 @@ from banku import (
     Projector,
     SameAccountTransfer,
 )
+from banku.handler import CommandHandler
 from banku.lab.workshop import dead_letters
-from tests.fault.util import HandlerProcess, env_for, wait_until
+from tests.fault.util import HandlerProcess, env_for, every_partition_ready, wait_until
 from tests.helpers import fold_topic, raw_records
 
 
@@ -37,7 +39,8 @@ def handlers(topic_mode, tmp_path):
     """Two `banku handler` processes in the namespace's group, stopped cleanly afterwards."""
     started = [HandlerProcess(topic_mode, tmp_path, f"handler-{n}", "--session-timeout-ms", "6000")
                for n in (1, 2)]
-    wait_until(lambda: any(h.assigned() for h in started), 120, "a handler to own partitions")
+    # Ready, not merely assigned: owning a partition comes before being able to decide it.
+    wait_until(lambda: every_partition_ready(started), 120, "the handlers to be ready")
     yield started
     for handler in started:
         assert handler.terminate() == 0, handler.log
@@ -86,6 +89,39 @@ def test_the_same_command_id_twice_writes_one_event(topic_mode, handlers, mode):
     ids = command_ids_in(settings)
     assert ids.count(f"{mode}-pay") == 1 and ids.count(f"{mode}-open") == 1
     assert fold_topic(settings) == {account: 250}
+
+
+def test_a_batch_aborted_by_a_rebalance_does_not_decide_a_decided_command_again(topic_mode):
+    """A rebalance that fails a batch's commit makes the handler fold its ledger again; the
+    commands it committed before must be in the new fold, or a retried one is paid twice."""
+    from kafka.errors import CommitFailedError
+
+    handler = CommandHandler(topic_mode, client_id="in-process")
+    stop = threading.Event()
+    thread = threading.Thread(target=handler.run, args=(stop,), daemon=True)
+    thread.start()
+    failed: list[int] = []
+    try:
+        with Bank(topic_mode) as bank:
+            account = bank.create_account("Paid once", command_id="aborted-open")
+            first = bank.deposit(account, 100, command_id="aborted-pay")
+            for partition, producer in list(handler.producers.items()):
+                def fail_once(offsets, metadata, original=producer.send_offsets_to_transaction,
+                              partition=partition):
+                    if not failed:
+                        failed.append(partition)
+                        raise CommitFailedError("rebalanced mid-batch (injected)")
+                    return original(offsets, metadata)
+
+                producer.send_offsets_to_transaction = fail_once
+            again = bank.deposit(account, 100, command_id="aborted-pay")
+    finally:
+        stop.set()
+        thread.join(60)
+    assert failed, "no batch was aborted"
+    assert again == first
+    assert command_ids_in(topic_mode).count("aborted-pay") == 1
+    assert fold_topic(topic_mode) == {account: 100}
 
 
 def _refusals(bank: Bank, ghost: str) -> list[tuple[str, type]]:

@@ -7,6 +7,8 @@ it uses, each piece small:
 * `Members` (here): `banku project` processes in one group, so that a kill is a real crash.
 * `hand_over` (here): stop one member and time the takeover, as the coordinator reports it.
 * `fold_of_topic`, `caught_up` (here): nothing lost, nothing doubled.
+* `ready_partitions` (here): what a `banku handler` says it can decide, which the coordinator's
+  list of owners does not tell (notebook 06).
 * `OwnershipWatcher` and the ownership helpers (`watcher`), `Traffic`, `Polling` and
   `stop_leftovers` (`background`), `plot_timeline` (`timeline`).
 """
@@ -18,7 +20,9 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import DEFAULT_GROUP, Settings
 from ..errors import BankuError, EventDecodeError
@@ -42,7 +46,8 @@ from .watcher import (
 __all__ = [
     "Members", "Owners", "OwnershipWatcher", "Polling", "Sample", "Takeover", "Traffic", "Worker",
     "caught_up", "describe_group", "each_partition_owned_once", "fold_of_topic", "hand_over",
-    "owners_by_partition", "ownership_table", "plot_timeline", "stop_leftovers",
+    "owners_by_partition", "ownership_table", "plot_timeline", "ready_partitions",
+    "stop_leftovers",
 ]
 
 
@@ -157,6 +162,33 @@ class Members:
                     self.start(name)
                     self.restarted.append(name)
                     stuck_since.pop(name)
+
+
+def ready_partitions(log: str | Path | Iterable[str]) -> list[int]:
+    """The command partitions a ``banku handler --log-json`` says it can decide now, from its
+    log file (a path) or its lines, read by their ``event`` field.
+
+    The group coordinator lists a handler as an owner as soon as it assigns the partitions; the
+    handler can decide them only after it has made their producers, fenced the previous owner and
+    caught its ledger up. ``ready`` adds a partition; ``assigned`` and ``revoked`` take the ones
+    they name away until the next ``ready``.
+    """
+    if isinstance(log, (str, Path)):
+        path = Path(log)
+        log = path.read_text(errors="replace").splitlines() if path.exists() else []
+    ready: set[int] = set()
+    for line in log:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # not one of its JSON lines
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("event") == "ready":
+            ready.add(entry.get("partition"))
+        elif entry.get("event") in ("assigned", "revoked"):
+            ready -= set(entry.get("partitions", []))
+    return sorted(ready)
 
 
 def _drain(process: subprocess.Popen, log: collections.deque[str]) -> None:

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 
 from banku import Bank, Projector
-from tests.fault.util import HandlerProcess, env_for, wait_until
+from tests.fault.util import HandlerProcess, env_for, every_partition_ready, wait_until
 from tests.helpers import fold_topic, raw_records
 
 WRITERS, COMMANDS_EACH, ACCOUNTS, KILLS = 4, 120, 20, 10
@@ -42,7 +42,7 @@ def test_handlers_killed_ten_times_lose_nothing_double_nothing_overdraw_nothing(
                               "--session-timeout-ms", "3000")
 
     handlers = [spawn() for _ in range(3)]
-    wait_until(lambda: sum(h.assigned() for h in handlers) >= 1, 120, "handlers to start")
+    wait_until(lambda: every_partition_ready(handlers), 120, "the handlers to be ready")
     with Bank(topic_mode) as bank:
         with bank.batch():
             accounts = [bank.create_account(f"Account {n}") for n in range(ACCOUNTS)]

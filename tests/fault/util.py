@@ -19,6 +19,7 @@ from pathlib import Path
 import redis
 
 from banku import Bank, Settings
+from banku.lessons.failover import ready_partitions
 from banku.lessons.notebook import environment_for
 from banku.read_model import ReadModel
 
@@ -53,14 +54,16 @@ class ServiceProcess:
     read while it runs."""
 
     command = "project"
+    program: tuple[str, ...] = ("-m", "banku")  # what `python` runs (a fault test may wrap it)
 
-    def __init__(self, settings: Settings, log_dir: Path, name: str, *args: str) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, name: str, *args: str,
+                 **env: str) -> None:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "banku", self.command, "--client-id", name, "--log-json",
+            [sys.executable, *self.program, self.command, "--client-id", name, "--log-json",
              *args],
-            env=env_for(settings), stdout=subprocess.DEVNULL, stderr=self._log,
+            env=env_for(settings, **env), stdout=subprocess.DEVNULL, stderr=self._log,
             stdin=subprocess.DEVNULL,
         )
         self.started = time.monotonic()
@@ -81,6 +84,10 @@ class ServiceProcess:
     def assigned(self) -> bool:
         """True once the group gave this member at least one partition."""
         return any(e.get("event") == "assigned" and e.get("partitions") for e in self.events())
+
+    def ready(self) -> list[int]:
+        """The command partitions a handler says it can decide now (its ``ready`` events)."""
+        return ready_partitions(self.log.splitlines())
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -181,3 +188,9 @@ class ProjectorProcess(ServiceProcess):
 
 class HandlerProcess(ServiceProcess):
     command = "handler"
+
+
+def every_partition_ready(handlers: list[ServiceProcess], partitions: int = 3) -> bool:
+    """Each command partition is one a live handler says it can decide (not merely owns)."""
+    ready = sorted(p for h in handlers if h.alive() for p in h.ready())
+    return ready == list(range(partitions))
