@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from .. import stack
-from ..config import Settings
+from ..config import ENV_FILE_VAR, Settings
 from ..diagnostics import LEARNER_NAME
 from ..errors import NotAllowed, ServiceUnavailable, StackError
 from ..stack.jars import java_major
@@ -167,6 +168,15 @@ def check_access(settings: Settings) -> Check:
                  " topics, groups and Redis keys")
 
 
+def check_env_file() -> Check | None:
+    """Which env file the settings were read from (BANKU_ENV_FILE or --env-file), if any."""
+    path = (os.environ.get(ENV_FILE_VAR) or "").strip()
+    if not path:
+        return None
+    return Check("env file", True, f"{path} ({ENV_FILE_VAR}; its values win over the"
+                 " environment's)")
+
+
 def check_namespace(settings: Settings) -> Check:
     if settings.namespace:
         detail = (f"{settings.namespace!r}: topic {settings.topic_name},"
@@ -183,8 +193,8 @@ def run_checks(settings: Settings | None = None) -> list[Check]:
     tools = [check_java(), check_kafka_jars(), check_redis_server()] if local else []
     version = check_redis_version(settings) if servers[1].ok else None
     return [check_python(), *check_packages(), *tools, *servers,
-            *([version] if version else []), *check_identity(settings, servers),
-            check_namespace(settings)]
+            *([version] if version else []), *filter(None, [check_env_file()]),
+            *check_identity(settings, servers), check_namespace(settings)]
 
 
 def report(checks: list[Check]) -> dict[str, object]:

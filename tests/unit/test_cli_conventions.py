@@ -460,3 +460,12 @@ def test_a_running_redis_says_its_version_through_hello_or_info():
         Client(redis.ResponseError("unknown command 'HELLO'"), {"redis_version": "5.0.7"})
     ) == (5, 0, 7)
     assert versions.running_redis_version(Client(refused, refused)) is None
+
+
+def test_doctor_names_the_env_file_it_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("BANKU_ENV_FILE", "")
+    assert doctor.check_env_file() is None
+    monkeypatch.setenv("BANKU_ENV_FILE", str(tmp_path / "learner-07.env"))
+    check = doctor.check_env_file()
+    assert check is not None and check.ok
+    assert check.line().startswith(f"OK    env file: {tmp_path / 'learner-07.env'} (BANKU_ENV")
