@@ -470,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learners", type=int, metavar="N",
                    help="up: how many learners; add: how many more")
     p.add_argument("--out", metavar="DIR",
-                   help="where learner-NN.env and instructor.env go (add: where up put them)")
+                   help="where learner-NN.env (and instructor/instructor.env) go; add: where"
+                   " up put them")
     p.add_argument("--wipe", action="store_true",
                    help="with down: delete the room's data and the env files it wrote")
     p.add_argument("--host", metavar="ADDRESS",

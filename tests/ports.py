@@ -31,6 +31,8 @@ WORKSHOP = 7  # tests/test_workshop_room.py: a secured room (Kafka at +0, Redis 
 ROOM_BENCH = 8  # benchmarks: the room
 NOTEBOOK_05 = 10  # notebook 05's cluster: the session's ports + 100
 ROOM_ATTACKS_REDIS = 11  # tests/fault/test_room_attacks_redis.py: a 3-learner room
+ROOM_ATTACKS_KAFKA = 12  # tests/fault/test_room_attacks_kafka.py: a 3-learner room (Kafka +0,
+#                         Redis +9); in its spare ports a plain stack (Kafka +4, Redis +8)
 
 
 def kafka_port(block: int) -> int:

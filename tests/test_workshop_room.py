@@ -47,12 +47,13 @@ def room_dir(tmp_path_factory):
         yield out
     finally:
         room.down(ROOM, wipe=True, log=_quiet)
-    assert not list(out.glob("*.env")), "down --wipe removes the env files it wrote"
+    assert not list(out.rglob("*.env")), "down --wipe removes the env files it wrote"
 
 
 def env_file(room_dir: Path, who: str) -> dict[str, str]:
+    path = room.instructor_env_file(room_dir) if who == "instructor" else room_dir / f"{who}.env"
     values = {}
-    for line in (room_dir / f"{who}.env").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line and not line.startswith("#"):
             name, _, value = line.partition("=")
             values[name] = value
@@ -88,9 +89,13 @@ def kafka_client_options(settings: Settings) -> dict:
 
 def test_up_writes_one_private_file_per_learner_and_one_for_the_instructor(room_dir):
     files = sorted(p.name for p in room_dir.glob("*.env"))
-    assert files == ["instructor.env", "learner-01.env", "learner-02.env"]
-    for name in files:
-        assert stat.S_IMODE((room_dir / name).stat().st_mode) == 0o600, name
+    assert files == ["learner-01.env", "learner-02.env"]
+    # The instructor's file sits apart from the learners' files (which are handed out).
+    assert room.instructor_env_file(room_dir) == room_dir / "instructor" / "instructor.env"
+    for path in [*(room_dir / name for name in files), room.instructor_env_file(room_dir)]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for folder in (room_dir, room.instructor_env_file(room_dir).parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     learner = env_file(room_dir, MINE)
     assert set(learner) == {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SASL_USERNAME",
                             "KAFKA_SASL_PASSWORD", "KAFKA_SASL_MECHANISM", "REDIS_URL",

@@ -5,7 +5,8 @@ can use only their own namespace.
 REDIS_URL say) whose Kafka takes SCRAM-SHA-256 logins and authorizes every request
 (``StandardAuthorizer``, nothing allowed that no ACL allows), and whose Redis has no default
 user, only one ACL user per learner plus the instructor. It writes ``DIR/learner-NN.env`` for
-each learner and ``DIR/instructor.env`` (mode 0600, random passwords).
+each learner and ``DIR/instructor/instructor.env`` (mode 0600, random passwords; the instructor's
+file sits in a folder of its own, so that handing out the learners' files never hands it out too).
 
 What learner ``learner-07`` may use: their namespace ``learner-07`` and its sub-namespaces
 ``learner-07-*`` (each notebook works in ``learner-07-nb01``, ``learner-07-nb02`` ...), that is
@@ -31,7 +32,7 @@ from urllib.parse import urlparse
 from ..config import Settings
 from ..errors import StackError
 from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
-from ..stack.plan import StackPlan
+from ..stack.plan import StackPlan, private_dir
 from .room_access import (
     INSTRUCTOR_DATABASE,
     Login,
@@ -84,7 +85,7 @@ class RoomFile:
                    data.get("redis_default_password", ""))
 
     def save(self, plan: StackPlan) -> None:
-        plan.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(plan.directory)
         data = {"admin_password": self.admin_password,
                 "controller_password": self.controller_password,
                 "instructor": vars(self.instructor),
@@ -152,10 +153,16 @@ def env_file_text(settings: Settings, who: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def instructor_env_file(out: Path) -> Path:
+    """``DIR/instructor/instructor.env``: apart from the learners' files in ``DIR``."""
+    return out / INSTRUCTOR_USER / f"{INSTRUCTOR_USER}.env"
+
+
 def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[str]) -> None:
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(out)
     instructor = login_settings(settings, INSTRUCTOR_USER, room.instructor, host=room.host)
-    _write_private(out / f"{INSTRUCTOR_USER}.env", env_file_text(instructor, INSTRUCTOR_USER))
+    private_dir(instructor_env_file(out).parent)
+    _write_private(instructor_env_file(out), env_file_text(instructor, INSTRUCTOR_USER))
     for name in names:
         _write_private(out / f"{name}.env",
                        env_file_text(learner_settings(settings, room, name), name))
@@ -199,7 +206,7 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
         room = RoomFile.new()
         room.host = host or ""
         room.save(plan)
-        plan.redis_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(plan.redis_dir)
         _write_private(plan.redis_acl_file, initial_acl_file(room.instructor.redis,
                                                              room.redis_default_password))
     if not room.redis_default_password:  # a room made when the default user was off
@@ -228,8 +235,8 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
     where = learner_settings(settings, room, names[0]) if names else settings
     log(f"Workshop room up: Kafka at {where.bootstrap_servers} (SASL/{ROOM_MECHANISM},"
         f" ACLs) and Redis at {where.redis_location()} (a user per learner).")
-    log(f"Wrote {out}/{INSTRUCTOR_USER}.env and {len(names)} learner files ({names[0]}.env"
-        f" ... {names[-1]}.env), mode 0600. A learner runs: set -a; . ./learner-NN.env;"
+    log(f"Wrote {len(names)} learner files in {out} ({names[0]}.env ... {names[-1]}.env) and"
+        f" {instructor_env_file(out)}, mode 0600. A learner runs: set -a; . ./learner-NN.env;"
         " set +a; ./kit lab")
     return room
 
@@ -264,10 +271,15 @@ def down(settings: Settings, wipe: bool = False, log: Log = print) -> None:
     stack.down(settings, log=log, wipe=wipe)
     if wipe and room is not None and room.out:
         out = Path(room.out)
-        gone = [out / f"{name}.env" for name in [INSTRUCTOR_USER, *room.learners]]
+        gone = [instructor_env_file(out), out / f"{INSTRUCTOR_USER}.env",  # (where it once was)
+                *(out / f"{name}.env" for name in room.learners)]
         for path in gone:
             path.unlink(missing_ok=True)
-        log(f"Removed the {len(gone)} env files from {out}")
+        try:
+            instructor_env_file(out).parent.rmdir()
+        except OSError:
+            pass  # not there, or the instructor keeps something of their own in it
+        log(f"Removed the {len(room.learners) + 1} env files from {out}")
 
 
 def status(settings: Settings) -> RoomStatus | None:

@@ -156,6 +156,47 @@ def prepare_redis(instructor: Settings, default_password: str) -> None:
 
 
 
+# What one learner may take of the broker (Kafka's client quotas, on each learner's user): bytes
+# produced and fetched per second, the share of one broker thread their requests may keep busy,
+# and partitions created or deleted per second (a burst of about eleven seconds' worth is allowed,
+# so a notebook's reset deletes and re-creates its topics unthrottled). Over a quota, the broker
+# delays that learner's answers (or refuses topic creations beyond the rate); nobody else waits.
+LEARNER_QUOTAS = {
+    "producer_byte_rate": 4 * 1024 * 1024,
+    "consumer_byte_rate": 16 * 1024 * 1024,
+    "request_percentage": 50,
+    "controller_mutation_rate": 10,
+}
+
+
+def set_quotas(admin, names: list[str]) -> None:  # noqa: ANN001 - a KafkaAdminClient
+    """`LEARNER_QUOTAS` on each of these users, in one AlterClientQuotas request.
+
+    kafka-python has the request but no admin method for it: it is sent through the admin
+    client's connection, as `banku.kafka_io` sends its metadata requests.
+    """
+    from kafka.protocol.admin import AlterClientQuotasRequest
+
+    entry, entity, op = (AlterClientQuotasRequest.EntryData,
+                         AlterClientQuotasRequest.EntryData.EntityData,
+                         AlterClientQuotasRequest.EntryData.OpData)
+    request = AlterClientQuotasRequest(
+        entries=[entry(entity=[entity(entity_type="user", entity_name=name)],
+                       ops=[op(key=key, value=float(value), remove=False)
+                            for key, value in LEARNER_QUOTAS.items()])
+                 for name in names],
+        validate_only=False)
+
+    async def send():  # noqa: ANN202
+        return await admin._manager.send(request)
+
+    answer = admin._manager.run(send)
+    failed = {e.entity[0].entity_name: e.error_message or e.error_code
+              for e in answer.entries if e.error_code}
+    if failed:
+        raise StackError(f"Kafka did not set the learners' quotas: {failed}")
+
+
 def add_logins(instructor: Settings, logins: dict[str, Login]) -> None:
     """Create (or update) the learners' Kafka users, their ACLs and their Redis users; every
     answer is checked, since the admin API reports failures instead of raising them."""
@@ -179,6 +220,7 @@ def add_logins(instructor: Settings, logins: dict[str, Login]) -> None:
             created = admin.create_acls([acl for name in logins for acl in kafka_acls(name)])
             if created.get("failed"):
                 raise StackError(f"Kafka refused some ACLs: {created['failed'][:3]}")
+            set_quotas(admin, list(logins))
         finally:
             admin.close()
     client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30)

@@ -18,6 +18,7 @@ from ..errors import LoginRefused, StackError
 from .health import kafka_broker_count, kafka_check, redis_answers, redis_check, redis_version
 from .jars import KAFKA_VERSION, ensure_kafka_jars, java_command
 from .plan import StackPlan
+from .policy import policy_classes
 from .processes import (
     kafka_pid,
     port_open,
@@ -108,7 +109,9 @@ def _plan_kafka(settings: Settings, plan: StackPlan, brokers: int, needs: _Needs
     if not needs.kafka:
         return
     java_command()
-    ensure_kafka_jars(log)
+    libs = ensure_kafka_jars(log)
+    if plan.room:  # its topic policy, compiled (once) before anything starts
+        policy_classes(libs)
     for node in range(1, brokers + 1):
         if kafka_pid(plan, node):
             continue  # ours, still starting: wait for it below
@@ -166,7 +169,7 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
     if plan.room and not settings.kafka_username:
         raise StackError(
             f"The stack on port {plan.kafka_port} is a workshop room (logins required): source"
-            " the instructor's file (set -a; . DIR/instructor.env; set +a) or run `banku"
+            " the instructor's file (set -a; . DIR/instructor/instructor.env; set +a) or run `banku"
             " workshop up --learners N --out DIR`.")
     needs = _Needs()
     _plan_redis(settings, plan, needs)

@@ -36,8 +36,8 @@ QUEUED_MAX_REQUEST_BYTES = 96 * 1024 * 1024
 # A room's connections. Without --host every learner (and a hub's notebooks) connects from
 # 127.0.0.1; with --host, each learner's own machine is one address. A learner's notebook holds a
 # handful of clients with one or two connections each (measured in
-# tests/fault/test_room_attacks.py), so 40 learners need a few hundred; the caps leave room for a
-# hundred learners and stop a flood.
+# tests/fault/test_room_attacks_kafka.py), so 40 learners need a few hundred; the caps leave room
+# for a hundred learners and stop a flood.
 ROOM_MAX_CONNECTIONS = 2000
 ROOM_MAX_CONNECTIONS_PER_IP = 200  # one learner's machine
 ROOM_MAX_CONNECTIONS_HERE = 1500  # the room's own machine: the hub's learners, the instructor
