@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("banku").addHandler(handler)
     if args.env_file:
         # In the environment, so that whatever reads Settings.from_env() later reads it too.
-        os.environ[ENV_FILE_VAR] = args.env_file
+        os.environ[ENV_FILE_VAR] = os.path.abspath(os.path.expanduser(args.env_file))
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
