@@ -23,7 +23,7 @@ from kafka import errors as kafka_errors
 
 from banku import Bank, NotAllowed, Settings, StackError, stack
 from banku.lab import room
-from banku.read_model import ReadModel
+from banku.read_model import FUNCTIONS, ReadModel
 from tests import ports
 from tests.helpers import fold_topic
 
@@ -263,13 +263,20 @@ def test_raw_redis_cannot_read_list_or_write_learner_two_keys(room_dir):
                         client.client_list, client.script_flush):
             with pytest.raises(denied):
                 attempt()
-        # A script whose declared key is learner 1's but which reaches into learner 2's keys.
-        sneaky = client.register_script("return redis.call('HGETALL', ARGV[1])")
+        # No script of one's own at all (one endless loop would freeze Redis for everyone) ...
+        with pytest.raises(denied):
+            client.eval("return redis.call('HGETALL', ARGV[1])", 1, f"{MINE}:banku:stats",
+                        their_key)
+        # ... and the kit's functions reach no further than the caller's keys: a wipe whose
+        # declared keys are learner 1's but whose prefix names learner 2's is refused inside.
+        client.sadd(f"{MINE}:banku:accounts", "x")
         with pytest.raises(redis.ResponseError, match="can't access"):
-            sneaky(keys=[f"{MINE}:banku:stats"], args=[their_key])
+            client.fcall(FUNCTIONS["wipe"], 6, *ReadModel(settings_of(room_dir, MINE)).keys,
+                         f"{THEIRS}:")
+        client.delete(f"{MINE}:banku:accounts")
     finally:
         client.close()
-    # Without a login nobody gets in at all: the default user is off.
+    # Without a login nobody gets in at all: the default user's password is nobody's.
     anonymous = redis.Redis(port=ports.redis_port(ports.WORKSHOP), socket_timeout=5)
     with pytest.raises((redis.AuthenticationError, redis.ResponseError)):
         anonymous.get(their_key)

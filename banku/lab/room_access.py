@@ -150,7 +150,17 @@ def prepare_redis(instructor: Settings, default_password: str) -> None:
         with redis_errors(instructor, "the room's Redis"):
             client.execute_command("ACL", "SETUSER", "default",
                                    *default_user_rules(default_password))
-            load_library(client)
+            try:
+                load_library(client)
+            except redis.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
+                raise StackError(
+                    f"The redis-server at {instructor.redis_location()} is older than 7: a room"
+                    " needs Redis 7 or newer, whose functions let learners run the kit's Lua"
+                    " step without running scripts of their own. Install a newer redis-server"
+                    " (`sudo apt-get install -y redis-server` on Debian 12 or Ubuntu 24.04)."
+                ) from None
     finally:
         client.close()
 

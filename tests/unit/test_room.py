@@ -82,6 +82,27 @@ def test_the_default_user_is_on_with_a_password_nobody_has_and_no_password_is_in
     assert room.RoomFile.new().redis_default_password
 
 
+def test_a_room_on_a_redis_older_than_7_is_refused_with_one_sentence(monkeypatch):
+    import redis
+
+    class Redis6:
+        asked: list = []
+
+        def execute_command(self, *args):
+            self.asked.append(args[:3])
+
+        def function_load(self, code, replace=False):
+            raise redis.ResponseError("unknown command 'FUNCTION', with args beginning with:")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(redis.Redis, "from_url", lambda *a, **k: Redis6())
+    with pytest.raises(StackError, match="older than 7: a room needs Redis 7 or newer"):
+        room_access.prepare_redis(SETTINGS, "d3fault")
+    assert Redis6.asked == [("ACL", "SETUSER", "default")]
+
+
 def test_a_room_broker_logs_in_on_every_listener_and_authorizes_every_request(tmp_path,
                                                                               monkeypatch):
     monkeypatch.setenv("BANKU_HOME", str(tmp_path))
