@@ -396,7 +396,7 @@ def test_a_room_for_other_machines_hands_out_its_address(tmp_path):
         assert "OK    Redis 6.2+: " in doctor.stdout  # a learner may ask HELLO, not INFO
         # The instructor's file names the room's address; status reads the room all the same.
         instructor = next(out.rglob("instructor.env"))
-        assert env_file(instructor.parent, "instructor")["KAFKA_BOOTSTRAP_SERVERS"].startswith(
+        assert env_file(out, "instructor")["KAFKA_BOOTSTRAP_SERVERS"].startswith(
             "127.0.0.2:")
         status = subprocess.run(
             [sys.executable, "-m", "banku", "--env-file", str(instructor), "workshop", "status",
@@ -428,7 +428,7 @@ def test_workshop_status_shows_the_learners_their_topics_and_lag(room_dir):
     assert status["room"] is True and status["ok"] is True
     assert status["kafka"]["ok"] and status["redis"]["ok"]
     learners = {learner["name"]: learner for learner in status["learners"]}
-    assert set(learners) == {MINE, THEIRS}
+    assert {MINE, THEIRS} <= set(learners)  # (and learner-03 once the late arrival came)
     mine = learners[MINE]
     assert f"{MINE}.banku-transactions" in mine["topics"]
     assert all(t.startswith((f"{MINE}.", f"{MINE}-")) for t in mine["topics"])

@@ -1,6 +1,6 @@
 """Credentials through the environment, on a stack of our own that requires them: Kafka with a
 SASL_PLAINTEXT listener (SASL/PLAIN, from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD) and a
-redis-server with `--requirepass` (the password in REDIS_URL).
+redis-server with `requirepass` (the password in REDIS_URL, given to it in a 0600 redis.conf).
 
 The right credentials work end to end through the command line; wrong or missing ones give one
 clear line on stderr, never a traceback and never a hang.
