@@ -6,7 +6,8 @@ as a plain Java process. Ports come from the same settings the clients use
 (``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``), so the servers start where the kit looks for them.
 
 The modules: `plan` (ports and directories), `jars` (Maven Central, Java), `kafka_config`
-(server.properties, storage), `processes` (start, find, stop), `health` (does it answer?) and
+(server.properties, storage), `policy` (a workshop room's topic policy, compiled with javac),
+`processes` (start, find, stop), `health` (does it answer?) and
 `control` (`up` and `down`), `versions` (which Redis and Java are new enough).
 """
 
