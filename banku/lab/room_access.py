@@ -165,7 +165,6 @@ def prepare_redis(instructor: Settings, default_password: str) -> None:
         client.close()
 
 
-
 # What one learner may take of the broker (Kafka's client quotas, on each learner's user): bytes
 # produced and fetched per second, the share of one broker thread their requests may keep busy,
 # and partitions created or deleted per second (a burst of about eleven seconds' worth is allowed,
