@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from banku import Bank, ServiceUnavailable
+from banku import Bank, ServiceUnavailable, Settings
 from banku.command_topic import HandlerClient
 from banku.events import DepositEvent
 from tests.fault.util import HandlerProcess, every_partition_ready, wait_until
@@ -39,9 +41,22 @@ def _ids(settings, topic: str | None = None) -> Counter:
 
 def test_a_handler_slow_to_get_ready_answers_the_command_sent_while_none_ran(
         settings, tmp_path, report):
+    """Notebook 06, c44-c48, with a slow start: the command sent while no handler ran is
+    answered, once; meanwhile the client hears that a handler runs."""
     topic_mode = replace(settings, commands="topic")
     first = [HandlerProcess(topic_mode, tmp_path, f"handler-{n}", "--session-timeout-ms", "6000")
              for n in (1, 2)]
+    started = list(first)
+    try:
+        _notebook_06_with_a_slow_start(topic_mode, tmp_path, first, started, report)
+    finally:  # a failed check must not leave a handler running
+        for handler in started:
+            if handler.alive():
+                handler.terminate()
+
+
+def _notebook_06_with_a_slow_start(topic_mode: Settings, tmp_path: Path, first: list,
+                                   started: list, report: Callable[..., None]) -> None:
     wait_until(lambda: every_partition_ready(first), 120, "the first handlers to be ready")
     with Bank(topic_mode) as phone:
         account = phone.create_account("Adam and Eve, handled", command_id="slow-open")
@@ -64,6 +79,7 @@ def test_a_handler_slow_to_get_ready_answers_the_command_sent_while_none_ran(
             # decide one of them.
             slow = SlowHandler(topic_mode, tmp_path, "handler-3", "--session-timeout-ms",
                                str(SESSION_MS), BANKU_TEST_INIT_DELAY_S=str(DELAY_S))
+            started.append(slow)
             wait_until(slow.assigned, 120, "handler-3 to be given the command partitions")
             assigned_at = time.monotonic()
             assert slow.ready() == []
