@@ -39,6 +39,9 @@ def redis_directives(room: bool) -> list[tuple[str, str]]:
         ("maxmemory-policy", "noeviction"),
         ("proto-max-bulk-len", str(MAX_VALUE)),
         ("client-query-buffer-limit", str(MAX_UNREAD_REQUEST)),
+        # DEL of a big key frees it in the background, as UNLINK does: deleting a view (or a
+        # learner's pile of junk) never stops Redis for everyone while it frees the memory.
+        ("lazyfree-lazy-user-del", "yes"),
     ]
     if room:
         directives += [("timeout", str(ROOM_IDLE_TIMEOUT_S)),
