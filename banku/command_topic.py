@@ -63,7 +63,7 @@ def decode_command(value: bytes | None) -> Event:
         data = orjson.loads(value) if value is not None else None
     except ValueError:
         try:  # orjson is stricter (integers beyond 64 bits, NaN): `json` has the last word
-            data = json.loads(value)
+            data = json.loads(value or b"")
         except ValueError as exc:
             raise NotACommand(f"the value is not JSON ({exc})") from None
     if type(data) is not dict:

@@ -67,7 +67,7 @@ class Bank:
             from .kafka_log import KafkaEventLog
 
             log = KafkaEventLog(self.settings)
-        self.log = log
+        self.log: EventLog = log
         self.state = WriteModel(log)  # what commands are decided against
         self.last_receipt: Receipt | None = None
         self._view = view

@@ -170,7 +170,7 @@ class CommandHandler:
         self.producers.update(made)
         self.preparing = []
         topic = self.settings.commands_topic
-        self._consumer.resume(*(TopicPartition(topic, p) for p in made))
+        self.consumer.resume(*(TopicPartition(topic, p) for p in made))
         for partition in sorted(made):
             log.info("ready to decide command partition %d", partition,
                      extra={"event": "ready", "partition": partition,
@@ -179,6 +179,13 @@ class CommandHandler:
     def _close_retired(self) -> None:
         while self._retired:
             self._retired.pop().close(timeout=defaults.CLOSE_TIMEOUT_S)
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        """The group member; only reached once `_open` made it."""
+        if self._consumer is None:
+            raise RuntimeError("the command handler is not running")
+        return self._consumer
 
     def _open(self) -> KafkaConsumer:
         if self._consumer is None:
@@ -235,7 +242,7 @@ class CommandHandler:
         producer = self.producers.get(tp.partition)
         if producer is None:
             if tp.partition in self.preparing:  # fetched before the pause: again once ready
-                self._consumer.seek(tp, records[0].offset)
+                self.consumer.seek(tp, records[0].offset)
             return  # (or revoked while in flight: the next owner decides these)
         errors = kafka_errors_module
         try:
@@ -244,7 +251,7 @@ class CommandHandler:
             self._answer(producer, outcomes)
             producer.send_offsets_to_transaction(
                 {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)},
-                self._consumer.group_metadata())
+                self.consumer.group_metadata())
             producer.commit_transaction()
         except (errors.ProducerFencedError, errors.InvalidProducerEpochError):
             raise Fenced(f"command partition {tp.partition} has a newer owner;"
@@ -252,7 +259,7 @@ class CommandHandler:
         except errors.CommitFailedError:
             # Rebalanced out mid-batch: give the commands back, undecided.
             producer.abort_transaction()
-            self._consumer.seek(tp, records[0].offset)
+            self.consumer.seek(tp, records[0].offset)
             self._refold()
             return
         for receipt in landed:

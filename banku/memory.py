@@ -14,6 +14,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from . import names
 from .errors import PositionConflict, ServiceUnavailable, ViewCorrupt
@@ -168,14 +169,14 @@ class MemoryView:
     """The read model and tracking record in dicts, with the Redis script's rules."""
 
     def __init__(self) -> None:
-        self.accounts_: dict[str, dict[str, object]] = {}
+        self.accounts_: dict[str, dict[str, Any]] = {}
         self.positions_: dict[int, int] = {}
         self.shares: dict[tuple[str, int], int] = {}
         self.opened: set[tuple[str, int]] = set()
         self.stats_ = {"applied": 0, "dead_letters": 0}
         self.fail_next: Exception | None = None  # raised by the next `apply`, which writes nothing
         # Name keys live beside the view, and (as in Redis) a wipe of the view keeps them.
-        self.names_: MemoryNameKeys = getattr(self, "names_", None) or MemoryNameKeys(self)
+        self.names_ = MemoryNameKeys(self)
 
     def positions(self) -> dict[int, int]:
         return dict(self.positions_)
@@ -216,7 +217,9 @@ class MemoryView:
 
     def wipe(self) -> int:
         count = len(self.accounts_)
-        self.__init__()
+        names = self.names_
+        MemoryView.__init__(self)
+        self.names_ = names  # as in Redis, wiping the view keeps the name keys
         return count
 
     def account(self, account_id: str) -> BankAccount | None:

@@ -40,13 +40,17 @@ class EventLog(Protocol):
     """The command side's log: append records, read them back from positions, see the end."""
 
     topic: str
-    partitions: int
+
+    @property
+    def partitions(self) -> int:
+        """How many partitions the topic has."""
 
     def partition_for(self, key: bytes) -> int:
         """The partition a record with this key goes to (Kafka's default partitioner)."""
 
     def append(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
-               partition: int, timestamp_ms: int | None = None) -> Sent: ...
+               partition: int, timestamp_ms: int | None = None, what: str = "event") -> Sent:
+        """Send one record; ``what`` names it in a failure's sentence."""
 
     def flush(self) -> None: ...
 
@@ -88,8 +92,9 @@ class Feed(Protocol):
 
     def poll(self, timeout_ms: int) -> dict[int, list[Record]]: ...
 
-    def commit(self, positions: dict[int, int]) -> None:
-        """Tell the log how far we got (for lag tools); failures are not the caller's problem."""
+    def commit(self, positions: dict[int, int]) -> bool:
+        """Tell the log how far we got (for lag tools); False if it could not be told, which is
+        not the caller's problem (the view's positions are the truth)."""
 
     def end_offsets(self) -> dict[int, int]: ...
 

@@ -85,9 +85,13 @@ class Projector:
                 max_poll_records=max_poll_records,
                 **defaults.PROJECTOR_FETCH,
             )
-            feeds = feeds or KafkaFeeds(self.settings, self.group_id, options)
-            dead_letters = dead_letters or KafkaDeadLetters(self.settings)
-        self.view, self.feeds, self.dead = view, feeds, dead_letters
+            if feeds is None:
+                feeds = KafkaFeeds(self.settings, self.group_id, options)
+            if dead_letters is None:
+                dead_letters = KafkaDeadLetters(self.settings)
+        self.view: ViewStore = view
+        self.feeds: Feeds = feeds
+        self.dead: DeadLetterSink = dead_letters
         # Sealed names (crypto-shredding) are opened with keys kept in the view's Redis.
         self.names: NameKeys | None = view.name_keys()
         self.applied = 0  # events applied by this projector instance

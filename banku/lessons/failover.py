@@ -77,7 +77,8 @@ class Members:
             ))
             self.processes[name] = process
             self._stopped.discard(name)
-            self._logs[name] = log = collections.deque(maxlen=200)
+            log: collections.deque[str] = collections.deque(maxlen=200)
+            self._logs[name] = log
             # Drain stderr: a full pipe would block the member in the middle of a batch.
             threading.Thread(target=_drain, args=(process, log), daemon=True).start()
 
@@ -184,8 +185,8 @@ def ready_partitions(log: str | Path | Iterable[str]) -> list[int]:
             continue  # not one of its JSON lines
         if not isinstance(entry, dict):
             continue
-        if entry.get("event") == "ready":
-            ready.add(entry.get("partition"))
+        if entry.get("event") == "ready" and isinstance(entry.get("partition"), int):
+            ready.add(entry["partition"])
         elif entry.get("event") in ("assigned", "revoked"):
             ready -= set(entry.get("partitions", []))
     return sorted(ready)
