@@ -146,7 +146,8 @@ def others_still_work(tag: str) -> dict[str, float]:
 def broker_message(exc: BaseException) -> str:
     """The broker's own sentence inside a kafka-python admin error (which quotes the request)."""
     found = re.search(r"error_message='([^']*)'", str(exc))
-    return f"{type(exc).__name__}: {found.group(1) if found else str(exc)[:160]}"
+    said = found.group(1) if found else getattr(exc, "description", "") or str(exc)[:160]
+    return f"{type(exc).__name__}: {said}"
 
 
 def broker_pid() -> int:
@@ -418,12 +419,16 @@ def test_a_dead_broker_is_named_as_down_not_as_a_refused_login(the_room, report)
         refused = banku(learner(OTHER), "create", "Ada", timeout=180)
         lines = [line for line in refused.stderr.strip().splitlines() if line]
         status = stack.status(instructor())
+        workshop = banku(instructor(), "workshop", "status", timeout=180)
     finally:
         room.up(ROOM, 3, the_room, log=_quiet)  # the room restarts, learners and data kept
     assert refused.returncode != 0 and len(lines) == 1, refused.stderr
     assert "the room's broker is down" in lines[0] and "password" not in lines[0], lines
     kafka_line = status.lines()[0]
     assert kafka_line.startswith("FAIL  the room's broker is down"), kafka_line
+    said = [line for line in workshop.stdout.splitlines() if "Kafka" in line]
+    assert workshop.returncode != 0 and len(said) == 1, workshop.stdout + workshop.stderr
+    assert said[0].startswith("FAIL  the room's broker is down"), said
     figures = others_still_work("restarted")
     report(attack="the broker killed (SIGKILL), as an out-of-memory exit would end it",
            got=f"learner-02 reads: {lines[0]} | stack status: {kafka_line}", **figures)
