@@ -256,17 +256,11 @@ class ReadModel:
     def fetch_account(self, account_id: str) -> BankAccount | None:
         """FetchAccount(id): the account from Redis, or None if the view has no such account."""
         with self._errors():
-            data = self.redis.hgetall(self.account_key(account_id))
+            data: dict[str, str] = self.redis.hgetall(  # type: ignore[assignment]
+                self.account_key(account_id))  # decode_responses: str, not bytes
         return to_account(data)
 
     account = fetch_account
-
-    def update_account(self, account_id: str, data: dict[str, str | int]) -> None:
-        """updateAccount(id, data): set fields of one account's hash (one-off repairs only: the
-        projector writes through `apply`, so that effects are exactly once)."""
-        with self._errors():
-            self.redis.hset(self.account_key(account_id), mapping=data)
-            self.redis.sadd(self.accounts_key, account_id)
 
     # --- the projector's atomic step --------------------------------------------------------
     def apply(self, batch: Batch) -> None:
@@ -344,7 +338,7 @@ class ReadModel:
     def accounts(self) -> list[BankAccount]:
         """Every account in the view, sorted by name."""
         with self._errors():
-            ids = sorted(self.redis.smembers(self.accounts_key))
+            ids: list[str] = sorted(self.redis.smembers(self.accounts_key))  # type: ignore[arg-type]
             pipe = self.redis.pipeline(transaction=False)
             for account_id in ids:
                 pipe.hgetall(self.account_key(account_id))
