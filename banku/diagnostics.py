@@ -141,7 +141,20 @@ def explain_kafka(settings: Settings, exc: BaseException, what: str = "") -> Exc
         return not_allowed(settings, what or _resource_of(exc))
     if isinstance(exc, kafka.KafkaTimeoutError) and "bootstrap" in str(exc).lower():
         return bootstrap_failed(settings, exc)
+    if isinstance(exc, kafka.PolicyViolationError):  # a workshop room's topic policy
+        return NotAllowed(f"not allowed in this room: {_broker_said(exc)}.")
+    if isinstance(exc, kafka.ThrottlingQuotaExceededError):  # a room's controller_mutation_rate
+        return ServiceUnavailable(
+            "the room limits how many topic partitions one learner creates or deletes per"
+            " second, and this was more: wait a few seconds and run it again.")
     return None
+
+
+def _broker_said(exc: BaseException) -> str:
+    """The broker's own sentence in a kafka-python admin error, which also quotes the whole
+    request and response (shown as is; the error's type decided what it means)."""
+    found = re.search(r"error_message='([^']*)'", str(exc))
+    return found.group(1) if found else getattr(exc, "description", "") or type(exc).__name__
 
 
 @contextmanager
