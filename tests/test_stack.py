@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import redis
@@ -264,7 +265,8 @@ def test_up_refuses_a_kafka_port_taken_by_another_program(stopped):
     assert not stack.status(stopped).ok
 
 
-def test_up_says_how_to_install_a_missing_redis_server(stopped, tmp_path):
+def path_without_redis(tmp_path: Path) -> Path:
+    """A PATH folder with Java, Maven and Python but no redis-server."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("java", "mvn"):
@@ -272,6 +274,11 @@ def test_up_says_how_to_install_a_missing_redis_server(stopped, tmp_path):
         if found:
             (bin_dir / tool).symlink_to(found)
     (bin_dir / "python").symlink_to(sys.executable)
+    return bin_dir
+
+
+def test_up_says_how_to_install_a_missing_redis_server(stopped, tmp_path):
+    bin_dir = path_without_redis(tmp_path)
     assert shutil.which("redis-server", path=str(bin_dir)) is None
 
     result = banku(stopped, "stack", "up", timeout=60, PATH=str(bin_dir))
@@ -285,13 +292,7 @@ def test_up_says_how_to_install_a_missing_redis_server(stopped, tmp_path):
 
 
 def test_up_refuses_a_redis_server_older_than_6_2_in_one_line(stopped, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("java", "mvn"):
-        found = shutil.which(tool)
-        if found:
-            (bin_dir / tool).symlink_to(found)
-    (bin_dir / "python").symlink_to(sys.executable)
+    bin_dir = path_without_redis(tmp_path)
     old = bin_dir / "redis-server"  # says what Ubuntu 22.04's redis-server says
     old.write_text("#!/bin/sh\necho 'Redis server v=6.0.16 sha=00000000:0 malloc=jemalloc-5.2.1"
                    " bits=64 build=a3fdef44459b3ad6'\n")

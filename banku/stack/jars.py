@@ -47,10 +47,15 @@ def java_major(java: str) -> int | None:
     return parse_java_version(out.stderr + out.stdout)
 
 
-def java_command() -> str:
+def jdk_tool(name: str) -> str | None:
+    """A Java program (``java``, ``javac``): in JAVA_HOME's bin, or else on the PATH."""
     java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home, "bin", "java") if java_home else None
-    java = str(candidate) if candidate and candidate.exists() else shutil.which("java")
+    candidate = Path(java_home, "bin", name) if java_home else None
+    return str(candidate) if candidate and candidate.exists() else shutil.which(name)
+
+
+def java_command() -> str:
+    java = jdk_tool("java")
     if not java:
         raise StackError(
             "Java 17 or newer is needed to run Kafka and none was found:"

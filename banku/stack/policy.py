@@ -8,13 +8,12 @@ and ``alter.config.policy.class.name``); a plain local stack runs without it.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from ..errors import StackError
+from .jars import jdk_tool
 from .plan import banku_home
 
 POLICY_CLASS = "banku.room.RoomTopicPolicy"
@@ -23,9 +22,7 @@ SOURCE = Path(__file__).with_name("RoomTopicPolicy.java")
 
 def javac_command() -> str:
     """The JDK's compiler: beside ``java`` in JAVA_HOME, or on the PATH."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home, "bin", "javac") if java_home else None
-    found = str(candidate) if candidate and candidate.exists() else shutil.which("javac")
+    found = jdk_tool("javac")
     if not found:
         raise StackError(
             "A workshop room's broker needs the JDK's javac (to compile its topic policy) and"

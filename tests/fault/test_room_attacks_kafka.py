@@ -28,12 +28,13 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka import errors as kafka_errors
 from kafka.admin import ConfigResource, NewTopic
 
-from banku import Bank, Projector, Settings, stack
+from banku import Settings, stack
 from banku.kafka_io import COMPACTED_CONFIG
 from banku.lab import room
 from banku.lab.room_access import LEARNER_QUOTAS
 from banku.stack import kafka_config
 from tests import ports
+from tests.fault.room_attacks import ATTACKER, OTHER, AttackedRoom, quiet, round_trip
 from tests.fault.util import banku, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -48,12 +49,10 @@ PLAIN = Settings(
     redis_url=f"redis://:{PLAIN_REDIS_PASSWORD}@127.0.0.1:"
               f"{ports.redis_port(ports.ROOM_ATTACKS_KAFKA) - 1}/0",
     kafka_username="banku", kafka_password=PLAIN_KAFKA_PASSWORD)
-ATTACKER, OTHER = "learner-01", "learner-02"
+ATTACKED = AttackedRoom(ROOM)
+learner, instructor = ATTACKED.learner, ATTACKED.instructor
+others_still_work = ATTACKED.others_still_work
 MB = 1024 * 1024
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class CommandLines(threading.Thread):
@@ -94,53 +93,18 @@ _watched: dict[str, CommandLines] = {}
 @pytest.fixture(scope="module")
 def the_room(tmp_path_factory):
     out = tmp_path_factory.mktemp("kafka-attacks") / "learners"
-    stack.down(ROOM, log=_quiet, wipe=True)
+    stack.down(ROOM, log=quiet, wipe=True)
     try:
         with CommandLines() as watch:
-            room.up(ROOM, 3, out, log=_quiet)
+            room.up(ROOM, 3, out, log=quiet)
         _watched["workshop up"] = watch
         yield out
     finally:
-        room.down(ROOM, wipe=True, log=_quiet)
-
-
-def _room_file() -> room.RoomFile:
-    found = room.RoomFile.load(stack.StackPlan.from_settings(ROOM))
-    assert found is not None
-    return found
-
-
-def learner(name: str, namespace: str | None = None) -> Settings:
-    settings = room.learner_settings(ROOM, _room_file(), name)
-    return settings if namespace is None else settings.with_namespace(namespace)
-
-
-def instructor(namespace: str = "") -> Settings:
-    return room.instructor_settings(ROOM, _room_file()).with_namespace(namespace)
+        room.down(ROOM, wipe=True, log=quiet)
 
 
 def admin_of(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(**settings.kafka_options(), request_timeout_ms=30_000)
-
-
-def round_trip(settings: Settings) -> float:
-    """Create, deposit, project, read back, in a namespace of its own; returns the seconds."""
-    started = time.monotonic()
-    with Bank(settings) as bank:
-        account = bank.create_account("Round Trip")
-        bank.deposit(account, 125)
-    with Projector(settings) as projector:
-        projector.run_until_caught_up()
-        found = projector.view.account(account)
-    assert found is not None and found.balance == 125 and found.name == "Round Trip"
-    return round(time.monotonic() - started, 2)
-
-
-def others_still_work(tag: str) -> dict[str, float]:
-    """learner-02 and the instructor, each in a fresh namespace, complete a round trip."""
-    suffix = f"{tag}-{uuid.uuid4().hex[:6]}"
-    return {"learner-02 round trip s": round_trip(learner(OTHER, f"{OTHER}-{suffix}")),
-            "instructor round trip s": round_trip(instructor(f"teacher-{suffix}"))}
 
 
 def broker_message(exc: BaseException) -> str:
@@ -185,13 +149,13 @@ def _secrets() -> set[str]:
 
 
 def test_no_password_on_any_command_line_during_workshop_up_and_stack_up(the_room, report):
-    stack.down(PLAIN, log=_quiet, wipe=True)
+    stack.down(PLAIN, log=quiet, wipe=True)
     try:
         with CommandLines() as watch:
-            stack.up(PLAIN, log=_quiet, timeout=150)
+            stack.up(PLAIN, log=quiet, timeout=150)
         _watched["stack up"] = watch
     finally:
-        stack.down(PLAIN, log=_quiet, wipe=True)
+        stack.down(PLAIN, log=quiet, wipe=True)
     secrets = _secrets()
     assert len(secrets) >= 10 and all(len(s) >= 20 for s in secrets)
     figures = {}
@@ -421,7 +385,7 @@ def test_a_dead_broker_is_named_as_down_not_as_a_refused_login(the_room, report)
         status = stack.status(instructor())
         workshop = banku(instructor(), "workshop", "status", timeout=180)
     finally:
-        room.up(ROOM, 3, the_room, log=_quiet)  # the room restarts, learners and data kept
+        room.up(ROOM, 3, the_room, log=quiet)  # the room restarts, learners and data kept
     assert refused.returncode != 0 and len(lines) == 1, refused.stderr
     assert "the room's broker is down" in lines[0] and "password" not in lines[0], lines
     kafka_line = status.lines()[0]
@@ -438,7 +402,7 @@ def test_nothing_of_the_stack_or_the_room_is_readable_by_others(the_room, report
     """Last: after the attacks and a restart, every folder and file the stack and the room
     made (data, segments, the append-only file, users.acl after ACL SAVE, logs, env files)
     is its owner's alone."""
-    room.add(ROOM, 1, log=_quiet)  # one more ACL SAVE: Redis rewrites users.acl
+    room.add(ROOM, 1, log=quiet)  # one more ACL SAVE: Redis rewrites users.acl
     plan = stack.StackPlan.from_settings(ROOM)
     walked = 0
     open_to_others = []

@@ -26,66 +26,30 @@ from banku.projection import Batch
 from banku.read_model import FUNCTIONS, ReadModel
 from banku.stack import redis_config
 from tests import ports
+from tests.fault.room_attacks import ATTACKER, OTHER, AttackedRoom, quiet, round_trip
 from tests.fault.util import banku
 
 ROOM = ports.settings_for(ports.ROOM_ATTACKS_REDIS)
-ATTACKER, OTHER = "learner-01", "learner-02"
+ATTACKED = AttackedRoom(ROOM)
+learner, instructor = ATTACKED.learner, ATTACKED.instructor
+others_still_work = ATTACKED.others_still_work
 MB = 1024 * 1024
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 @pytest.fixture(scope="module")
 def the_room(tmp_path_factory):
     out = tmp_path_factory.mktemp("attacks") / "learners"
-    stack.down(ROOM, log=_quiet, wipe=True)
+    stack.down(ROOM, log=quiet, wipe=True)
     try:
-        room.up(ROOM, 3, out, log=_quiet)
+        room.up(ROOM, 3, out, log=quiet)
         yield out
     finally:
-        room.down(ROOM, wipe=True, log=_quiet)
-
-
-def _room_file() -> room.RoomFile:
-    found = room.RoomFile.load(stack.StackPlan.from_settings(ROOM))
-    assert found is not None
-    return found
-
-
-def learner(name: str, namespace: str | None = None) -> Settings:
-    settings = room.learner_settings(ROOM, _room_file(), name)
-    return settings if namespace is None else settings.with_namespace(namespace)
-
-
-def instructor(namespace: str = "") -> Settings:
-    return room.instructor_settings(ROOM, _room_file()).with_namespace(namespace)
+        room.down(ROOM, wipe=True, log=quiet)
 
 
 def raw(settings: Settings, **options) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=10,
                                 **options)
-
-
-def round_trip(settings: Settings) -> float:
-    """Create, deposit, project, read back, in a namespace of its own; returns the seconds."""
-    started = time.monotonic()
-    with Bank(settings) as bank:
-        account = bank.create_account("Round Trip")
-        bank.deposit(account, 125)
-    with Projector(settings) as projector:
-        projector.run_until_caught_up()
-        found = projector.view.account(account)
-    assert found is not None and found.balance == 125 and found.name == "Round Trip"
-    return round(time.monotonic() - started, 2)
-
-
-def others_still_work(tag: str) -> dict[str, float]:
-    """learner-02 and the instructor, each in a fresh namespace, complete a round trip."""
-    suffix = f"{tag}-{uuid.uuid4().hex[:6]}"
-    return {"learner-02 round trip s": round_trip(learner(OTHER, f"{OTHER}-{suffix}")),
-            "instructor round trip s": round_trip(instructor(f"teacher-{suffix}"))}
 
 
 def sentence(exc: BaseException) -> str:
@@ -318,8 +282,8 @@ def test_the_room_restarts_with_every_view_and_the_forgotten_name_stays_forgotte
 
     plan = stack.StackPlan.from_settings(ROOM)
     started = time.monotonic()
-    room.down(ROOM, log=_quiet)
-    room.up(ROOM, 3, the_room, log=_quiet)
+    room.down(ROOM, log=quiet)
+    room.up(ROOM, 3, the_room, log=quiet)
     restart_s = round(time.monotonic() - started, 1)
 
     after = _views(settings)
