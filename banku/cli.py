@@ -76,14 +76,19 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from . import stack
 
     if args.action == "up":
-        stack.up(settings, brokers=args.brokers)
+        stack.up(settings, brokers=args.brokers, tls=args.tls)
         return 0
     if args.action == "down":
         stack.down(settings, wipe=args.wipe)
         return 0
-    result = stack.status(settings)
+    result = stack.status(stack.client_settings(settings))  # a --tls stack's, over TLS
     if args.json:
-        print(json.dumps(result.to_dict()))
+        data = result.to_dict()
+        env = stack.tls_env(settings)
+        if env:  # what a client of a --tls stack needs
+            data["tls"] = True
+            data["env"] = env
+        print(json.dumps(data))
     else:
         for line in result.lines():
             print(line)
@@ -376,8 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brokers", type=int, default=1, choices=[1, 3],
                    help="with up: one broker, or a three-broker cluster (notebook 05)")
     p.add_argument("--wipe", action="store_true", help="with down: also delete the data")
+    p.add_argument("--tls", action="store_true",
+                   help="with up: make a CA and a certificate; Kafka and Redis then speak only"
+                        " TLS (remembered until down --wipe); prints the settings clients need")
     p.add_argument("--json", action="store_true",
-                   help="with status: print one JSON document instead of lines")
+                   help="with status: print one JSON document instead of lines (with --tls,"
+                        " also the env clients need)")
     p.set_defaults(func=_stack)
 
     _money_command(sub, "create", _create, "open an account; prints its id", ("name", "NAME"))

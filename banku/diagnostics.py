@@ -82,15 +82,54 @@ def _any_port_open(settings: Settings) -> bool:
     return False
 
 
+def _first_open(servers: list[str]) -> tuple[str, int] | None:
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        try:
+            with socket.create_connection((host, int(port)), 0.5):
+                return host, int(port)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def kafka_tls_problem(settings: Settings) -> ServiceUnavailable | None:
+    """A TLS mismatch between this client and the first broker that listens: a plaintext client
+    at a TLS port, a TLS client at a plaintext one, or a certificate the client does not trust
+    (`banku.tls`); None when TLS is not the problem."""
+    from .tls import handshake_problem, plaintext_at_tls, speaks_tls
+
+    found = _first_open(settings.bootstrap_list)
+    if found is None:
+        return None
+    host, port = found
+    what = f"Kafka at {host}:{port}"
+    if settings.kafka_protocol.endswith("SSL"):
+        problem = handshake_problem(host, port, settings.kafka_ssl_cafile, what,
+                                    "KAFKA_SSL_CAFILE")
+        return ServiceUnavailable(problem) if problem else None
+    if speaks_tls(host, port):
+        login = "SASL_SSL" if settings.kafka_username else "SSL"
+        return ServiceUnavailable(plaintext_at_tls(
+            what, f"set KAFKA_SECURITY_PROTOCOL={login} and KAFKA_SSL_CAFILE to its CA file"
+                  " (`banku stack status --json` names both)"))
+    return None
+
+
 def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailable:
-    """Why a client could not bootstrap: a refused login (asked of the broker directly, see
-    `banku.sasl_check`), a broker that lets us connect but not talk (a SASL login expected, or
-    still starting), or no broker at all."""
+    """Why a client could not bootstrap: TLS on one side only or a certificate not trusted, a
+    refused login (asked of the broker directly, see `banku.sasl_check`), a broker that lets us
+    connect but not talk (a SASL login expected, or still starting), or no broker at all."""
+    tls = kafka_tls_problem(settings)
+    if tls is not None:
+        return tls
     if _any_port_open(settings) and settings.kafka_username:
         from .sasl_check import ACCEPTED, SILENT, login_refusal
 
         reason = login_refusal(settings.bootstrap_list, settings.kafka_mechanism,
-                               settings.kafka_username, settings.kafka_password)
+                               settings.kafka_username, settings.kafka_password,
+                               ssl_context=_kafka_ssl_context(settings))
         if reason == SILENT:
             # The port is open but the broker does not even answer a login: it is stuck (out
             # of memory, say), which says nothing about this user's password.
@@ -124,6 +163,15 @@ def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailab
             " in a few seconds."
         )
     return kafka_down(settings, exc)
+
+
+def _kafka_ssl_context(settings: Settings):  # noqa: ANN202 - an ssl.SSLContext or None
+    """The TLS context of a SASL_SSL client (for the raw login check); None without TLS."""
+    if not settings.kafka_protocol.endswith("SSL"):
+        return None
+    from .tls import client_context
+
+    return client_context(settings.kafka_ssl_cafile)
 
 
 def explain_kafka(settings: Settings, exc: BaseException, what: str = "") -> Exception | None:
@@ -191,6 +239,27 @@ def redis_down(settings: Settings, exc: BaseException | None = None) -> ServiceU
     )
 
 
+def redis_tls_problem(settings: Settings) -> ServiceUnavailable | None:
+    """A TLS mismatch with the Redis at REDIS_URL (see `kafka_tls_problem`); None when TLS is
+    not the problem (or it is a unix socket)."""
+    from .tls import handshake_problem, plaintext_at_tls, speaks_tls
+
+    url = urlparse(settings.redis_url)
+    if url.scheme not in ("redis", "rediss"):
+        return None
+    host, port = url.hostname or "127.0.0.1", url.port or 6379
+    what = f"Redis at {host}:{port}"
+    if url.scheme == "rediss":
+        problem = handshake_problem(host, port, settings.redis_ssl_ca_certs, what,
+                                    "REDIS_SSL_CA_CERTS")
+        return ServiceUnavailable(problem) if problem else None
+    if speaks_tls(host, port, timeout=1.0):
+        return ServiceUnavailable(plaintext_at_tls(
+            what, "use REDIS_URL=rediss://... and REDIS_SSL_CA_CERTS=its CA file"
+                  " (`banku stack status --json` names both)"))
+    return None
+
+
 def redis_login_refused(settings: Settings, exc: BaseException) -> LoginRefused:
     if not urlparse(settings.redis_url).password:
         return LoginRefused(
@@ -232,7 +301,7 @@ def redis_errors(settings: Settings, what: str = "") -> Iterator[None]:
     except redis.exceptions.NoPermissionError:
         raise not_allowed(settings, what or namespace_phrase(settings)) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise redis_down(settings, exc) from None
+        raise (redis_tls_problem(settings) or redis_down(settings, exc)) from None
     except redis.exceptions.OutOfMemoryError:
         raise redis_full(settings) from None
     except redis.ResponseError as exc:

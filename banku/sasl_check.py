@@ -12,6 +12,7 @@ machine-readable: the broker's error code, never the wording of a log line.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 
 from kafka.net.sasl.scram import ScramClient
@@ -61,10 +62,12 @@ def _tokens(mechanism: str, user: str, password: str):  # noqa: ANN202 - a gener
 
 
 def check_login(host: str, port: int, mechanism: str, user: str, password: str,
-                timeout: float = 5.0) -> None:
+                timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
     """Return if the broker accepts the login; raise `Refused` with its reason if it does not;
-    raise OSError (or ConnectionError) if no broker answers there."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    raise OSError (or ConnectionError) if no broker answers there. With ``ssl_context`` (a
+    SASL_SSL listener) the exchange runs inside TLS, as the clients' does."""
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock = ssl_context.wrap_socket(raw, server_hostname=host) if ssl_context else raw
         sock.settimeout(timeout)
         shake = _exchange(sock, SaslHandshakeRequest(mechanism=mechanism, version=1),
                           SaslHandshakeResponse, 1)
@@ -97,7 +100,7 @@ SILENT = "\0silent"
 
 
 def login_refusal(servers: list[str], mechanism: str, user: str, password: str,
-                  timeout: float = 5.0) -> str | None:
+                  timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> str | None:
     """Why the first broker that answers refuses this login; `ACCEPTED` (an empty string) when
     it takes it; `SILENT` when a broker took the connection but answered nothing in time; None
     when no broker answers (then the question is not a login's)."""
@@ -108,7 +111,7 @@ def login_refusal(servers: list[str], mechanism: str, user: str, password: str,
             continue
         try:
             check_login(host.strip("[]") or "127.0.0.1", int(port), mechanism, user, password,
-                        timeout)
+                        timeout, ssl_context)
             return ACCEPTED
         except Refused as exc:
             return str(exc)

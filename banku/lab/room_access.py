@@ -145,7 +145,8 @@ def prepare_redis(instructor: Settings, default_password: str) -> None:
     from ..diagnostics import redis_errors
     from ..read_model import load_library
 
-    client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30)
+    client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30,
+                                  **instructor.redis_options())
     try:
         with redis_errors(instructor, "the room's Redis"):
             client.execute_command("ACL", "SETUSER", "default",
@@ -232,7 +233,8 @@ def add_logins(instructor: Settings, logins: dict[str, Login]) -> None:
             set_quotas(admin, list(logins))
         finally:
             admin.close()
-    client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30)
+    client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30,
+                                  **instructor.redis_options())
     try:
         with redis_errors(instructor, "the room's Redis users"):
             for name, login in logins.items():

@@ -11,7 +11,7 @@ The modules: `plan` (ports and directories), `jars` (Maven Central, Java), `kafk
 `control` (`up` and `down`), `versions` (which Redis and Java are new enough).
 """
 
-from .control import down, up
+from .control import client_settings, down, tls_env, up
 from .health import (
     StackStatus,
     kafka_broker_count,
@@ -37,6 +37,7 @@ from .processes import (
 
 __all__ = [
     "GROUP_MIN_SESSION_TIMEOUT_MS", "KAFKA_VERSION", "StackPlan", "StackStatus", "banku_home",
+    "client_settings", "tls_env",
     "down", "ensure_kafka_jars", "jars_fetched", "java_command", "kafka_broker_count",
     "kafka_check", "kafka_libs_dir", "kafka_pid", "new_cluster_id", "pid_alive", "port_open",
     "redis_answers", "redis_check", "redis_pid", "redis_server_command", "redis_version",

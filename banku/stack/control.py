@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Settings
 from ..errors import LoginRefused, StackError
@@ -162,10 +162,73 @@ def _wait_for_kafka(settings: Settings, plan: StackPlan, brokers: int, timeout: 
         f" ({brokers} broker{'s' if brokers > 1 else ''}, KRaft; logs in {plan.directory})")
 
 
-def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 90.0) -> None:
-    """Start Kafka and Redis unless they already answer; wait until both do."""
+def client_settings(settings: Settings) -> Settings:
+    """The settings a client of the local stack at ``settings``' ports needs: over TLS with its
+    CA when it was started with --tls; ``settings`` themselves for any other stack."""
+    try:
+        return StackPlan.from_settings(settings).client_settings(settings)
+    except StackError:
+        return settings  # not a stack of this machine
+
+
+def tls_env(settings: Settings) -> dict[str, str]:
+    """What a client of a --tls stack puts in its environment (empty for a plain stack)."""
+    plan = _plan_or_none(settings)
+    if plan is None or not plan.tls:
+        return {}
+    tls = plan.client_settings(settings)
+    return {"KAFKA_BOOTSTRAP_SERVERS": tls.bootstrap_servers,
+            "KAFKA_SECURITY_PROTOCOL": tls.kafka_protocol,
+            "KAFKA_SSL_CAFILE": tls.kafka_ssl_cafile, "REDIS_URL": tls.redis_url,
+            "REDIS_SSL_CA_CERTS": tls.redis_ssl_ca_certs}
+
+
+def _plan_or_none(settings: Settings) -> StackPlan | None:
+    try:
+        return StackPlan.from_settings(settings)
+    except StackError:
+        return None
+
+
+def _start_tls(plan: StackPlan) -> StackPlan:
+    """`up --tls` of a stack without certificates: make them (`banku.tls`), unless its servers
+    already run without TLS."""
+    from ..tls import make_certificates
+
+    if redis_pid(plan) or any(kafka_pid(plan, n) for n in NODES):
+        raise StackError(
+            f"The stack on port {plan.kafka_port} runs without TLS: `banku stack down`, then"
+            " `banku stack up --tls` restarts it with TLS (its data kept).")
+    hosts = ["127.0.0.1", "localhost", "::1"]
+    if plan.room and plan.room.host:
+        hosts.append(plan.room.host)
+    make_certificates(plan.tls_dir, hosts)
+    return replace(plan, tls=True)
+
+
+def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 90.0,
+       tls: bool = False) -> None:
+    """Start Kafka and Redis unless they already answer; wait until both do. With ``tls`` (or
+    when the stack was started with it before), both speak only TLS."""
     plan = StackPlan.from_settings(settings, brokers)
     _check_brokers(plan, brokers)
+    made_tls = tls and not plan.tls
+    if made_tls:
+        plan = _start_tls(plan)
+    settings = plan.client_settings(settings)
+    try:
+        _up(settings, plan, brokers, log, timeout)
+    except BaseException:
+        if made_tls:  # refused or failed: the stack is not remembered as a TLS one
+            shutil.rmtree(plan.tls_dir, ignore_errors=True)
+        raise
+    if plan.tls:
+        log("TLS only. A client of this stack needs:")
+        for key, value in tls_env(settings).items():
+            log(f"  {key}={value}")
+
+
+def _up(settings: Settings, plan: StackPlan, brokers: int, log: Log, timeout: float) -> None:
     if plan.room and not settings.kafka_username:
         raise StackError(
             f"The stack on port {plan.kafka_port} is a workshop room (logins required): source"

@@ -89,7 +89,9 @@ def redis_check(settings: Settings, timeout: float = 1.0,
     except redis.AuthenticationError as exc:
         return False, redis_login_refused(settings, exc)
     except (redis.RedisError, OSError, ValueError):
-        return False, None
+        from ..diagnostics import redis_tls_problem
+
+        return False, redis_tls_problem(settings)  # TLS on one side only, a CA not trusted
 
 
 def redis_answers(settings: Settings, timeout: float = 1.0) -> bool:

@@ -88,6 +88,8 @@ def server_properties(plan: StackPlan, node: int) -> str:
         f"socket.request.max.bytes={SOCKET_REQUEST_MAX_BYTES}",
         f"queued.max.request.bytes={QUEUED_MAX_REQUEST_BYTES}",
     ]
+    if plan.tls:
+        lines += tls_properties(plan)
     if plan.room:
         lines += room_properties(plan)
     elif plan.kafka_username:
@@ -95,11 +97,27 @@ def server_properties(plan: StackPlan, node: int) -> str:
         lines += [
             "sasl.enabled.mechanisms=PLAIN",
             "sasl.mechanism.inter.broker.protocol=PLAIN",
-            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            f"listener.name.{client.lower()}.plain.sasl.jaas.config="
             "org.apache.kafka.common.security.plain.PlainLoginModule required "
             f'username="{user}" password="{password}" user_{user}="{password}";',
         ]
     return "\n".join(lines) + "\n"
+
+
+def tls_properties(plan: StackPlan) -> list[str]:
+    """`banku stack up --tls`: the client listener (and so the brokers among themselves) speaks
+    TLS with the stack's certificate (`banku.tls`, PEM files Kafka reads as they are); the
+    KRaft controller listener stays on 127.0.0.1 without it."""
+    from ..tls import CA_FILE, SERVER_PEM
+
+    return [
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={plan.tls_dir / SERVER_PEM}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={plan.tls_dir / CA_FILE}",
+        "ssl.client.auth=none",
+        "ssl.endpoint.identification.algorithm=https",
+    ]
 
 
 ROOM_MECHANISM = "SCRAM-SHA-256"
@@ -121,7 +139,8 @@ def room_properties(plan: StackPlan) -> list[str]:
     return [
         f"sasl.enabled.mechanisms={ROOM_MECHANISM}",
         f"sasl.mechanism.inter.broker.protocol={ROOM_MECHANISM}",
-        f"listener.name.sasl_plaintext.{ROOM_MECHANISM.lower()}.sasl.jaas.config={scram}"
+        f"listener.name.{plan.client_protocol.lower()}.{ROOM_MECHANISM.lower()}"
+        f".sasl.jaas.config={scram}"
         f' required username="{ADMIN_USER}" password="{keys.admin_password}";',
         "sasl.mechanism.controller.protocol=PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms=PLAIN",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +17,7 @@ from ..errors import StackError
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 ROOM_FILE = "room.json"  # a workshop room's secrets, beside the stack's data (mode 0600)
+TLS_DIR = "tls"  # `banku stack up --tls`: the CA and the server's certificate (banku.tls)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class StackPlan:
     kafka_mechanism: str = "PLAIN"
     # A workshop room (SCRAM logins and ACLs); None for a plain local stack.
     room: RoomKeys | None = None
+    # Started with --tls: clients speak SSL (SASL_SSL) to Kafka and rediss:// to Redis. The stack
+    # remembers it by its CA file, so `status` and `down` need no flag.
+    tls: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, brokers: int = 1) -> StackPlan:
@@ -109,6 +113,7 @@ class StackPlan:
             kafka_username=settings.kafka_username,
             kafka_password=settings.kafka_password,
             kafka_mechanism=settings.kafka_mechanism,
+            tls=(directory / TLS_DIR / "ca.pem").is_file(),
         )
 
     @property
@@ -136,7 +141,31 @@ class StackPlan:
 
     @property
     def client_protocol(self) -> str:
-        return "SASL_PLAINTEXT" if self.kafka_username or self.room else "PLAINTEXT"
+        sasl = self.kafka_username or self.room
+        if self.tls:
+            return "SASL_SSL" if sasl else "SSL"
+        return "SASL_PLAINTEXT" if sasl else "PLAINTEXT"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.directory / TLS_DIR
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    def client_settings(self, settings: Settings) -> Settings:
+        """``settings`` as a client of this stack needs them: over TLS, with its CA, when the
+        stack was started with --tls; unchanged otherwise."""
+        if not self.tls:
+            return settings
+        url = urlparse(settings.redis_url)
+        ca = str(self.ca_file)
+        return replace(
+            settings,
+            kafka_security_protocol="SASL_SSL" if settings.kafka_username else "SSL",
+            kafka_ssl_cafile=ca, redis_url=url._replace(scheme="rediss").geturl(),
+            redis_ssl_ca_certs=ca)
 
     def broker_port(self, node: int) -> int:
         return self.kafka_port + 2 * (node - 1)

@@ -153,7 +153,7 @@ def start_redis(plan: StackPlan) -> int:
     private_dir(plan.redis_dir)
     args = [
         server, *_redis_password_file(plan),  # a config file comes first, options after it
-        "--bind", plan.listen_host, "--port", str(plan.redis_port),
+        "--bind", plan.listen_host, *_redis_ports(plan),
         "--dir", str(plan.redis_dir), "--daemonize", "no",
         # An append-only file keeps the view *and* the projector's positions across a restart;
         # both live in the same file, so whatever survives is a consistent prefix.
@@ -176,6 +176,19 @@ def start_redis(plan: StackPlan) -> int:
     state["redis"] = {"pid": proc.pid, "port": plan.redis_port}
     plan.write_state(state)
     return proc.pid
+
+
+def _redis_ports(plan: StackPlan) -> list[str]:
+    """Where redis-server listens: its port, or with --tls only its ``tls-port`` (port 0 closes
+    the plaintext one), with the stack's certificate (`banku.tls`); clients show no certificate."""
+    if not plan.tls:
+        return ["--port", str(plan.redis_port)]
+    from ..tls import CA_FILE, SERVER_CERT, SERVER_KEY
+
+    return ["--port", "0", "--tls-port", str(plan.redis_port),
+            "--tls-cert-file", str(plan.tls_dir / SERVER_CERT),
+            "--tls-key-file", str(plan.tls_dir / SERVER_KEY),
+            "--tls-ca-cert-file", str(plan.tls_dir / CA_FILE), "--tls-auth-clients", "no"]
 
 
 def _redis_password_file(plan: StackPlan) -> list[str]:

@@ -1,0 +1,239 @@
+"""`banku stack up --tls` against real servers: Kafka listens for clients only on SSL, Redis only
+on its tls-port, and every tool of the kit works through them with the stack's CA; each way a
+TLS connection can fail is one sentence (`banku.tls`, `banku.diagnostics`).
+
+The stack runs on a block of its own (`tests/ports.py`), started through the command line as a
+learner would, and stopped with --wipe afterwards. The certificate for another host and the
+expired one are served by a small TLS server of the test's own (Python's `ssl`), since the
+stack's certificate is neither.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import ssl
+import stat
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography import x509
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from banku import Bank, Projector, Settings
+from banku.tls import SERVER_CERT, SERVER_KEY, make_certificates
+from tests import ports
+from tests.fault.util import HandlerProcess, banku, every_partition_ready, wait_until
+
+PLAIN = ports.settings_for(ports.TLS)  # what a learner has before reading the TLS settings
+KAFKA, REDIS = ports.kafka_port(ports.TLS), ports.redis_port(ports.TLS)
+TEST_SERVER = KAFKA + 4  # the test's own TLS server (a spare port of the block)
+
+
+@pytest.fixture(scope="module")
+def tls_stack():
+    """(the output of `banku stack up --tls`, the settings `stack status --json` gives)."""
+    up = banku(PLAIN, "stack", "up", "--tls", timeout=240)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = banku(PLAIN, "stack", "status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        env = json.loads(status.stdout)["env"]
+        yield up.stdout, Settings.from_env(env)
+    finally:
+        down = banku(PLAIN, "stack", "down", "--wipe", timeout=120)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.fixture
+def settings(tls_stack, request):
+    name = "tls-" + request.node.name.replace("_", "-")[-30:].strip("-")
+    return tls_stack[1].with_namespace(name)
+
+
+def test_up_prints_the_env_a_client_needs_and_status_reports_it(tls_stack):
+    output, tls = tls_stack
+    ca = tls.kafka_ssl_cafile
+    assert "KAFKA_SECURITY_PROTOCOL=SSL" in output
+    assert f"KAFKA_SSL_CAFILE={ca}" in output and f"REDIS_SSL_CA_CERTS={ca}" in output
+    assert f"REDIS_URL=rediss://127.0.0.1:{REDIS}/0" in output
+    assert tls.kafka_protocol == "SSL" and tls.redis_url.startswith("rediss://")
+    # Remembered: `stack status` without --tls (and plain settings) speaks TLS to both.
+    status = banku(PLAIN, "stack", "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"OK    Redis at rediss://127.0.0.1:{REDIS}/0" in status.stdout
+
+
+def test_the_certificates_are_private_and_name_this_machine(tls_stack):
+    folder = Path(tls_stack[1].kafka_ssl_cafile).parent
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = list(folder.iterdir())
+    assert len(files) == 4
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    cert = x509.load_pem_x509_certificate((folder / SERVER_CERT).read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert "127.0.0.1" in {str(a) for a in names.get_values_for_type(x509.IPAddress)}
+
+
+def test_commands_projector_replay_and_cli_balances_over_tls(settings):
+    with Bank(settings) as bank:
+        alice = bank.create_account("Alice")
+        bob = bank.create_account("Bob")
+        bank.deposit(alice, 500)
+        bank.transfer(alice, bob, 120)
+    with Projector(settings) as projector:
+        projector.run_until_caught_up()
+    expected = {alice: 380, bob: 120}
+    listed = banku(settings, "balances", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {a["Id"]: a["Balance"] for a in json.loads(listed.stdout)} == expected
+    replay = banku(settings, "replay")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    again = banku(settings, "balances", "--json")
+    assert {a["Id"]: a["Balance"] for a in json.loads(again.stdout)} == expected
+    doctor = banku(settings, "doctor")
+    assert f"OK    Kafka answers: 127.0.0.1:{KAFKA}" in doctor.stdout, doctor.stdout
+
+
+def test_the_handler_decides_commands_over_tls(settings, tmp_path):
+    topic_mode = replace(settings, commands="topic")
+    handler = HandlerProcess(topic_mode, tmp_path, "handler-tls")
+    try:
+        wait_until(lambda: every_partition_ready([handler]), 120, "the handler to be ready")
+        with Bank(topic_mode) as bank:
+            account = bank.create_account("Carol")
+            bank.deposit(account, 700)
+            bank.withdraw(account, 200)
+        with Projector(topic_mode) as projector:
+            projector.run_until_caught_up()
+        listed = banku(topic_mode, "balances", "--json")
+        assert {a["Id"]: a["Balance"] for a in json.loads(listed.stdout)} == {account: 500}
+    finally:
+        assert handler.terminate() == 0, handler.log
+    assert "Traceback" not in handler.log, handler.log
+
+
+# --- plaintext clients at the TLS ports -----------------------------------------------------
+def test_a_plaintext_kafka_client_does_not_get_in(tls_stack):
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=[f"127.0.0.1:{KAFKA}"], bootstrap_timeout_ms=5000,
+                         request_timeout_ms=5000)
+    result = banku(PLAIN.with_namespace("tls-plain"), "create", "Mallory")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"banku: Kafka at 127.0.0.1:{KAFKA} speaks TLS only, and this client spoke plaintext:"
+        " set KAFKA_SECURITY_PROTOCOL=SSL and KAFKA_SSL_CAFILE to its CA file (`banku stack"
+        " status --json` names both)."]
+
+
+def test_a_plaintext_redis_client_does_not_get_in(tls_stack):
+    client = redis.Redis(port=REDIS, socket_timeout=5, socket_connect_timeout=5)
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    client.close()
+    result = banku(PLAIN, "balances")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"banku: Redis at 127.0.0.1:{REDIS} speaks TLS only, and this client spoke plaintext:"
+        " use REDIS_URL=rediss://... and REDIS_SSL_CA_CERTS=its CA file (`banku stack status"
+        " --json` names both)."]
+
+
+# --- certificates a client does not trust --------------------------------------------------------
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory) -> Path:
+    return make_certificates(tmp_path_factory.mktemp("other-ca"), ["127.0.0.1"])
+
+
+def _one_line(result) -> str:  # noqa: ANN001
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_wrong_ca_is_one_sentence_for_kafka_and_for_redis(settings, other_ca):
+    kafka = _one_line(banku(settings, "create", "Eve", KAFKA_SSL_CAFILE=str(other_ca)))
+    assert kafka == (f"banku: Kafka at 127.0.0.1:{KAFKA} presents a certificate that"
+                     f" KAFKA_SSL_CAFILE={other_ca} did not sign: give the CA file of that stack"
+                     " (`banku stack status --json` names it).")
+    view = _one_line(banku(settings, "balances", REDIS_SSL_CA_CERTS=str(other_ca)))
+    assert view.startswith(f"banku: Redis at 127.0.0.1:{REDIS} presents a certificate that"
+                           f" REDIS_SSL_CA_CERTS={other_ca} did not sign")
+
+
+def test_a_missing_ca_is_one_sentence_for_kafka_and_for_redis(settings):
+    kafka = _one_line(banku(settings, "create", "Eve", KAFKA_SSL_CAFILE=""))
+    assert kafka == (f"banku: Kafka at 127.0.0.1:{KAFKA} presents a certificate the system's CAs"
+                     " do not vouch for: set KAFKA_SSL_CAFILE to the CA file of that stack"
+                     " (`banku stack status --json` names it).")
+    view = _one_line(banku(settings, "balances", REDIS_SSL_CA_CERTS=""))
+    assert view.startswith(f"banku: Redis at 127.0.0.1:{REDIS} presents a certificate the"
+                           " system's CAs do not vouch for: set REDIS_SSL_CA_CERTS")
+
+
+class _TlsServer(threading.Thread):
+    """Completes (or fails) a TLS handshake with each client, then closes: enough for a client
+    to judge the certificate."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(folder / SERVER_CERT, folder / SERVER_KEY)
+        self.sock = socket.create_server(("127.0.0.1", TEST_SERVER))
+        self.sock.settimeout(0.5)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                with self.context.wrap_socket(conn, server_side=True):
+                    pass
+            except OSError:
+                pass  # the client refused our certificate: that is the point
+            finally:
+                conn.close()
+
+    def __enter__(self) -> _TlsServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.join()
+        self.sock.close()
+
+
+def _against_test_server(folder: Path, ca: Path) -> str:
+    client = Settings(bootstrap_servers=f"127.0.0.1:{TEST_SERVER}", redis_url=PLAIN.redis_url,
+                      kafka_security_protocol="SSL", kafka_ssl_cafile=str(ca))
+    with _TlsServer(folder):
+        # `stack status` through the real client: its Kafka line carries the sentence.
+        result = banku(client, "stack", "status", "--json")
+    return json.loads(result.stdout)["kafka"]["problem"]
+
+
+def test_a_certificate_for_another_host_is_one_sentence(tmp_path):
+    ca = make_certificates(tmp_path, ["banku.example"])
+    assert _against_test_server(tmp_path, ca) == (
+        f"Kafka at 127.0.0.1:{TEST_SERVER} presents a certificate that is not for '127.0.0.1':"
+        " connect with a name or address the certificate holds (the one in your learner file,"
+        " or 127.0.0.1 on the stack's machine).")
+
+
+def test_an_expired_certificate_is_one_sentence(tmp_path):
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
+    ca = make_certificates(tmp_path, ["127.0.0.1"], days=2, not_before=long_ago)
+    assert _against_test_server(tmp_path, ca).startswith(
+        f"Kafka at 127.0.0.1:{TEST_SERVER} presents an expired certificate")
