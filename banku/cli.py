@@ -282,7 +282,7 @@ def _workshop(args: argparse.Namespace, settings: Settings) -> int:
         if args.learners is None or args.out is None:
             print("banku: workshop up needs --learners N and --out DIR", file=sys.stderr)
             return 2
-        room.up(settings, args.learners, Path(args.out), host=args.host)
+        room.up(settings, args.learners, Path(args.out), host=args.host, tls=args.tls)
     elif args.action == "add":
         if args.learners is None:
             print("banku: workshop add needs --learners M", file=sys.stderr)
@@ -486,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", metavar="ADDRESS",
                    help="up: the address learners' machines reach this one at (the servers"
                         " then listen on every interface); default: this machine only")
+    p.add_argument("--tls", action="store_true",
+                   help="up: Kafka speaks only SASL_SSL and Redis only TLS, with a CA the room"
+                        " makes (copied beside the learner files, which name it)")
     p.add_argument("--json", action="store_true",
                    help="with status: print one JSON document instead of lines")
     p.set_defaults(func=_workshop)

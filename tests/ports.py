@@ -33,7 +33,8 @@ NOTEBOOK_05 = 10  # notebook 05's cluster: the session's ports + 100
 ROOM_ATTACKS_REDIS = 11  # tests/fault/test_room_attacks_redis.py: a 3-learner room
 ROOM_ATTACKS_KAFKA = 12  # tests/fault/test_room_attacks_kafka.py: a 3-learner room (Kafka +0,
 #                         Redis +9); in its spare ports a plain stack (Kafka +4, Redis +8)
-TLS = 13  # tests/test_tls.py: a --tls stack (Kafka +0, Redis +9); +4: a test TLS server
+TLS = 13  # tests/test_tls.py: a --tls stack (Kafka +0, Redis +9); +4: a test TLS server;
+#           a --tls room (Kafka +6, Redis +8)
 
 
 def kafka_port(block: int) -> int:

@@ -33,6 +33,8 @@ from tests.fault.util import HandlerProcess, banku, every_partition_ready, wait_
 PLAIN = ports.settings_for(ports.TLS)  # what a learner has before reading the TLS settings
 KAFKA, REDIS = ports.kafka_port(ports.TLS), ports.redis_port(ports.TLS)
 TEST_SERVER = KAFKA + 4  # the test's own TLS server (a spare port of the block)
+ROOM = Settings(bootstrap_servers=f"127.0.0.1:{KAFKA + 6}",
+                redis_url=f"redis://127.0.0.1:{KAFKA + 8}/0")  # a --tls workshop room
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +239,44 @@ def test_an_expired_certificate_is_one_sentence(tmp_path):
     ca = make_certificates(tmp_path, ["127.0.0.1"], days=2, not_before=long_ago)
     assert _against_test_server(tmp_path, ca).startswith(
         f"Kafka at 127.0.0.1:{TEST_SERVER} presents an expired certificate")
+
+
+# --- a workshop room with --tls ------------------------------------------------------------
+def test_a_tls_room_learner_file_alone_is_enough_and_plaintext_is_refused(tmp_path):
+    out = tmp_path / "room"
+    try:
+        up = banku(ROOM, "workshop", "up", "--tls", "--learners", "2", "--out", str(out),
+                   timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "PASSWORD" not in up.stdout and "@" not in up.stdout  # no password printed
+        env = (out / "learner-01.env").read_text()
+        assert "KAFKA_SECURITY_PROTOCOL=SASL_SSL" in env
+        assert f"KAFKA_SSL_CAFILE={out / 'room-ca.pem'}" in env and "REDIS_URL=rediss://" in env
+        assert stat.S_IMODE((out / "room-ca.pem").stat().st_mode) == 0o600
+        # A learner with nothing but their file (the kit's own settings emptied).
+        bare = {"KAFKA_BOOTSTRAP_SERVERS": "", "REDIS_URL": "", "BANKU_NAMESPACE": ""}
+        mine = ["--env-file", str(out / "learner-01.env")]
+        created = banku(ROOM, *mine, "create", "Zoe", **bare)
+        assert created.returncode == 0, created.stderr
+        assert banku(ROOM, *mine, "project", "--until-caught-up", **bare).returncode == 0
+        listed = banku(ROOM, *mine, "balances", "--json", **bare)
+        assert json.loads(listed.stdout) == [
+            {"Id": created.stdout.strip(), "Name": "Zoe", "Balance": 0}]
+        # A wrong password over SASL_SSL: the login check runs inside TLS too.
+        (out / "bad.env").write_text(env.replace("KAFKA_SASL_PASSWORD=", "KAFKA_SASL_PASSWORD=x"))
+        refused = _one_line(banku(ROOM, "--env-file", str(out / "bad.env"), "create", "Zed",
+                                  **bare))
+        assert "refused the SASL/SCRAM-SHA-256 login of user 'learner-01'" in refused
+        with pytest.raises(KafkaError):
+            KafkaAdminClient(bootstrap_servers=[ROOM.bootstrap_servers],
+                             bootstrap_timeout_ms=5000, request_timeout_ms=5000)
+        plain = redis.Redis(port=KAFKA + 8, socket_timeout=5, socket_connect_timeout=5)
+        with pytest.raises(redis.ConnectionError):
+            plain.ping()
+        plain.close()
+        status = banku(ROOM, "workshop", "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+    finally:
+        down = banku(ROOM, "workshop", "down", "--wipe", timeout=120)
+        assert down.returncode == 0, down.stdout + down.stderr
+    assert not (out / "room-ca.pem").exists()

@@ -126,8 +126,10 @@ def login_settings(settings: Settings, user: str, login: Login, namespace: str =
         settings = replace(settings, bootstrap_servers=f"{host}:{port}",
                            redis_url=f"{url.scheme}://{host}:{url.port or 6379}{url.path}")
     database = learner_database(user) if user != INSTRUCTOR_USER else INSTRUCTOR_DATABASE
+    # A room started with --tls: the login travels inside TLS (SASL_SSL).
+    protocol = "SASL_SSL" if settings.kafka_protocol.endswith("SSL") else ""
     return replace(settings, kafka_username=user, kafka_password=login.kafka,
-                   kafka_mechanism=ROOM_MECHANISM,
+                   kafka_mechanism=ROOM_MECHANISM, kafka_security_protocol=protocol,
                    redis_url=_redis_url(settings, user, login.redis, database), namespace=namespace)
 
 
@@ -150,7 +152,14 @@ def env_file_text(settings: Settings, who: str) -> str:
         f"REDIS_URL={settings.redis_url}",
         f"BANKU_NAMESPACE={settings.namespace}",
     ]
+    if settings.kafka_ssl_cafile:  # a room started with --tls (its CA file beside this one)
+        lines += [f"KAFKA_SECURITY_PROTOCOL={settings.kafka_protocol}",
+                  f"KAFKA_SSL_CAFILE={settings.kafka_ssl_cafile}",
+                  f"REDIS_SSL_CA_CERTS={settings.redis_ssl_ca_certs}"]
     return "\n".join(lines) + "\n"
+
+
+ROOM_CA_FILE = "room-ca.pem"  # a --tls room's CA, beside the learners' files (not a secret)
 
 
 def instructor_env_file(out: Path) -> Path:
@@ -160,6 +169,10 @@ def instructor_env_file(out: Path) -> Path:
 
 def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[str]) -> None:
     private_dir(out)
+    if settings.kafka_ssl_cafile:  # --tls: the room's CA goes beside the files that name it
+        ca = (out / ROOM_CA_FILE).resolve()
+        _write_private(ca, Path(settings.kafka_ssl_cafile).read_text())
+        settings = replace(settings, kafka_ssl_cafile=str(ca), redis_ssl_ca_certs=str(ca))
     instructor = login_settings(settings, INSTRUCTOR_USER, room.instructor, host=room.host)
     private_dir(instructor_env_file(out).parent)
     _write_private(instructor_env_file(out), env_file_text(instructor, INSTRUCTOR_USER))
@@ -186,11 +199,13 @@ def _open_room(settings: Settings, learners: int,
 
 
 def up(settings: Settings, learners: int, out: Path, log: Log = print,
-       host: str | None = None) -> RoomFile:
+       host: str | None = None, tls: bool = False) -> RoomFile:
     """Start the secured room (or restart it), with learners 1..``learners``; write the files.
 
     ``host``: the address other machines reach this one at; the servers then listen on every
     interface and the learner files name that address. None keeps what the room had.
+    ``tls``: Kafka speaks only SASL_SSL and Redis only TLS (remembered, as `banku stack up --tls`
+    does); the learner files then name the room's CA, copied beside them.
     """
     from .. import stack
     from ..stack.processes import kafka_pid, redis_pid
@@ -222,8 +237,9 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
                 " `banku workshop down` first to open it at another address.")
         room.host = host
         room.save(plan)
+    stack.up(instructor_settings(settings, room), log=log, tls=tls)
+    settings = stack.client_settings(settings)  # over TLS when the room was started with it
     instructor = instructor_settings(settings, room)
-    stack.up(instructor, log=log)
     prepare_redis(instructor, room.redis_default_password)
     for number in range(1, learners + 1):
         room.learners.setdefault(learner_name(number), Login.new())
@@ -249,6 +265,7 @@ def add(settings: Settings, learners: int, out: Path | None = None,
     if room is None:
         raise StackError(f"No workshop room on port {plan.kafka_port}: start one with"
                          " `banku workshop up --learners N --out DIR`.")
+    settings = plan.client_settings(settings)
     new = {learner_name(n): Login.new() for n in room.next_numbers(learners)}
     add_logins(instructor_settings(settings, room), new)
     room.learners.update(new)
@@ -272,6 +289,7 @@ def down(settings: Settings, wipe: bool = False, log: Log = print) -> None:
     if wipe and room is not None and room.out:
         out = Path(room.out)
         gone = [instructor_env_file(out), out / f"{INSTRUCTOR_USER}.env",  # (where it once was)
+                out / ROOM_CA_FILE,
                 *(out / f"{name}.env" for name in room.learners)]
         for path in gone:
             path.unlink(missing_ok=True)
@@ -297,4 +315,4 @@ def status(settings: Settings) -> RoomStatus | None:
                        redis_url=f"{url.scheme}://127.0.0.1:{url.port or 6379}{url.path}")
     plan = StackPlan.from_settings(settings)
     room = RoomFile.load(plan)
-    return None if room is None else room_status(settings, plan, room)
+    return None if room is None else room_status(plan.client_settings(settings), plan, room)

@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlparse
 
 from ..config import Settings
 from ..errors import LoginRefused, StackError
@@ -222,9 +223,13 @@ def up(settings: Settings, brokers: int = 1, log: Log = print, timeout: float = 
         if made_tls:  # refused or failed: the stack is not remembered as a TLS one
             shutil.rmtree(plan.tls_dir, ignore_errors=True)
         raise
-    if plan.tls:
+    if plan.tls and plan.room:  # the room's env files carry its settings (and passwords)
+        log(f"TLS only (SASL_SSL and rediss://); the room's CA: {plan.ca_file}")
+    elif plan.tls:
         log("TLS only. A client of this stack needs:")
         for key, value in tls_env(settings).items():
+            if key == "REDIS_URL" and urlparse(value).password:
+                value = value.replace(f":{urlparse(value).password}@", ":PASSWORD@", 1)
             log(f"  {key}={value}")
 
 
