@@ -148,6 +148,18 @@ def test_a_plaintext_redis_client_does_not_get_in(tls_stack):
         " --json` names both)."]
 
 
+def test_a_tls_client_at_a_plaintext_port_is_one_sentence(tls_stack):
+    plain_port = ports.kafka_port(ports.SESSION)  # the session's stack, without TLS
+    client = Settings(bootstrap_servers=f"127.0.0.1:{plain_port}", redis_url=PLAIN.redis_url,
+                      kafka_security_protocol="SSL",
+                      kafka_ssl_cafile=tls_stack[1].kafka_ssl_cafile)
+    result = banku(client, "stack", "status", "--json")
+    assert json.loads(result.stdout)["kafka"]["problem"] == (
+        f"Kafka at 127.0.0.1:{plain_port} does not speak TLS (the handshake failed): it is a"
+        " plaintext port; use the settings of that stack (no TLS there), or the port of its TLS"
+        " listener.")
+
+
 # --- certificates a client does not trust --------------------------------------------------------
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory) -> Path:
