@@ -20,8 +20,9 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-from .errors import (
+from banku.config import Settings
+from banku.domain.ledger import BankAccount, Receipt
+from banku.errors import (
     AccountExists,
     AccountNotFound,
     BankuError,
@@ -39,12 +40,11 @@ from .errors import (
     StackError,
     ViewCorrupt,
 )
-from .model import BankAccount, Receipt
 
 if TYPE_CHECKING:
-    from . import history, stack
-    from .commands import Bank
-    from .projector import Projector
+    from banku import history, stack
+    from banku.application.bank import Bank
+    from banku.application.projector import Projector
 
 __version__ = "0.2.0"
 
@@ -53,8 +53,8 @@ logging.getLogger("banku").addHandler(logging.NullHandler())
 
 # name -> module that defines it, imported on first use (PEP 562)
 _LAZY = {
-    "Bank": "banku.commands",
-    "Projector": "banku.projector",
+    "Bank": "banku.application.bank",
+    "Projector": "banku.application.projector",
 }
 _LAZY_MODULES = {"history", "stack", "lab", "lessons", "handler", "snapshots", "names",
                  "kafka_io", "kafka_log", "read_model", "memory"}

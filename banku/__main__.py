@@ -1,5 +1,5 @@
 """`python -m banku` is the same as the `banku` command."""
 
-from .cli import main
+from banku.cli import main
 
 raise SystemExit(main())

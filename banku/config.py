@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .defaults import BOOTSTRAP_TIMEOUT_MS
-from .errors import ConfigError
+from banku.defaults import BOOTSTRAP_TIMEOUT_MS
+from banku.errors import ConfigError
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
-from .config import Settings
-from .defaults import BOOTSTRAP_TIMEOUT_MS
-from .errors import LoginRefused, NotAllowed, ServiceUnavailable
+from banku.config import Settings
+from banku.defaults import BOOTSTRAP_TIMEOUT_MS
+from banku.errors import LoginRefused, NotAllowed, ServiceUnavailable
 
 # How a workshop room names its learners (`banku.lab.room`): learner-01, learner-02, ...
 LEARNER_NAME = re.compile(r"^learner-\d{2,3}$")
@@ -97,8 +97,8 @@ def _first_open(servers: list[str]) -> tuple[str, int] | None:
 def kafka_tls_problem(settings: Settings) -> ServiceUnavailable | None:
     """A TLS mismatch between this client and the first broker that listens: a plaintext client
     at a TLS port, a TLS client at a plaintext one, or a certificate the client does not trust
-    (`banku.tls`); None when TLS is not the problem."""
-    from .tls import handshake_problem, plaintext_at_tls, speaks_tls
+    (`banku.stack.tls`); None when TLS is not the problem."""
+    from banku.stack.tls import handshake_problem, plaintext_at_tls, speaks_tls
 
     found = _first_open(settings.bootstrap_list)
     if found is None:
@@ -119,13 +119,14 @@ def kafka_tls_problem(settings: Settings) -> ServiceUnavailable | None:
 
 def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailable:
     """Why a client could not bootstrap: TLS on one side only or a certificate not trusted, a
-    refused login (asked of the broker directly, see `banku.sasl_check`), a broker that lets us
+    refused login (asked of the broker directly, see `banku.adapters.kafka.sasl_check`), a broker
+    that lets us
     connect but not talk (a SASL login expected, or still starting), or no broker at all."""
     tls = kafka_tls_problem(settings)
     if tls is not None:
         return tls
     if _any_port_open(settings) and settings.kafka_username:
-        from .sasl_check import ACCEPTED, SILENT, login_refusal
+        from banku.adapters.kafka.sasl_check import ACCEPTED, SILENT, login_refusal
 
         reason = login_refusal(settings.bootstrap_list, settings.kafka_mechanism,
                                settings.kafka_username, settings.kafka_password,
@@ -169,7 +170,7 @@ def _kafka_ssl_context(settings: Settings):  # noqa: ANN202 - an ssl.SSLContext 
     """The TLS context of a SASL_SSL client (for the raw login check); None without TLS."""
     if not settings.kafka_protocol.endswith("SSL"):
         return None
-    from .tls import client_context
+    from banku.stack.tls import client_context
 
     return client_context(settings.kafka_ssl_cafile)
 
@@ -242,7 +243,7 @@ def redis_down(settings: Settings, exc: BaseException | None = None) -> ServiceU
 def redis_tls_problem(settings: Settings) -> ServiceUnavailable | None:
     """A TLS mismatch with the Redis at REDIS_URL (see `kafka_tls_problem`); None when TLS is
     not the problem (or it is a unix socket)."""
-    from .tls import handshake_problem, plaintext_at_tls, speaks_tls
+    from banku.stack.tls import handshake_problem, plaintext_at_tls, speaks_tls
 
     url = urlparse(settings.redis_url)
     if url.scheme not in ("redis", "rediss"):

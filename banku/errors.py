@@ -1,6 +1,6 @@
 """Every error the kit raises on purpose, each with a message a learner can act on.
 
-The command-side rules live in `banku.rules`; their refusals are the `CommandRejected`
+The command-side rules live in `banku.domain.rules`; their refusals are the `CommandRejected`
 subclasses below, one class per rule (the way the `eventsourcing` library's bank-account
 example does it).
 """

@@ -22,11 +22,11 @@ import pandas as pd
 from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
-from .config import PARTITIONS, Settings
-from .errors import AccountNotFound, EventDecodeError, ServiceUnavailable
-from .events import CreateEvent, Event, TransferEvent, decode
-from .kafka_io import make_reader, partitions_of, read_to_end
-from .model import Ledger
+from banku.adapters.kafka.clients import make_reader, partitions_of, read_to_end
+from banku.config import PARTITIONS, Settings
+from banku.domain.events import CreateEvent, Event, TransferEvent, decode
+from banku.domain.ledger import Ledger
+from banku.errors import AccountNotFound, EventDecodeError, ServiceUnavailable
 
 COLUMNS = ["timestamp", "partition", "offset", "type", "account", "target", "amount", "name"]
 MOVEMENT_COLUMNS = ["timestamp", "partition", "offset", "type", "kind", "account", "delta",
@@ -152,7 +152,7 @@ def events_frame(rows: Iterable[Mapping[str, Any] | tuple[Event, int]],
     (the account id), and offset counts within each partition in the order given, which is
     what a fresh topic would hold after loading the rows in that order.
     """
-    from .lab.sample import row_to_event
+    from banku.lab.sample import row_to_event
 
     columns = _Columns()
     partition_of: dict[str, int] = {}

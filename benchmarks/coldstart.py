@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from banku import Bank
 from banku.config import Settings
-from banku.events import CreateEvent
+from banku.domain.events import CreateEvent
 
 from .common import Result, Sizes, fresh, load_log, median, stopwatch, synthetic_log
 

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
+from banku.adapters.kafka.clients import end_offsets, ensure_topic, make_producer
 from banku.config import Settings
-from banku.events import (
+from banku.domain.events import (
     CreateEvent,
     DepositEvent,
     Event,
@@ -27,7 +28,6 @@ from banku.events import (
     encode,
     key_of,
 )
-from banku.kafka_io import end_offsets, ensure_topic, make_producer
 from banku.lab.sample import START, to_ms
 from banku.lab.workshop import reset_namespace
 

@@ -20,11 +20,11 @@ from collections.abc import Callable
 
 from kafka.partitioner.default import murmur2
 
+from banku.adapters.kafka.clients import end_offsets, make_producer
+from banku.adapters.redis.view import ReadModel
 from banku.config import PARTITIONS, Settings
-from banku.events import DepositEvent, encode, key_of
-from banku.kafka_io import end_offsets, make_producer
+from banku.domain.events import DepositEvent, encode, key_of
 from banku.lessons.notebook import group_ownership, start_projector_process
-from banku.read_model import ReadModel
 
 from .common import Result, Sizes, fresh, load_log, synthetic_log
 

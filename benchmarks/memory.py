@@ -11,9 +11,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from banku.adapters.redis.view import ReadModel
 from banku.config import Settings
 from banku.lessons.notebook import environment_for
-from banku.read_model import ReadModel
 
 from .common import Result, Sizes, fresh, load_log, median, synthetic_log
 

@@ -15,9 +15,9 @@ import random
 import time
 
 from banku import Bank
+from banku.adapters.kafka.clients import make_producer
 from banku.config import Settings
-from banku.events import DepositEvent, TransferEvent, WithdrawEvent, encode, key_of
-from banku.kafka_io import make_producer
+from banku.domain.events import DepositEvent, TransferEvent, WithdrawEvent, encode, key_of
 
 from .common import Result, Sizes, fresh, median, movements, stopwatch
 

@@ -17,10 +17,10 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from banku import Projector
+from banku.adapters.redis.view import ReadModel
 from banku.config import Settings
 from banku.defaults import PROJECTOR_FETCH as FETCH_OPTIONS
-from banku.model import fold
-from banku.read_model import ReadModel
+from banku.domain.ledger import fold
 
 from .common import Result, Sizes, fresh, load_log, median, stopwatch, synthetic_log, unique
 

@@ -55,7 +55,7 @@ def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None: 
     warnings.filterwarnings("ignore")
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     from banku import Bank, InsufficientFunds, Projector, history
-    from banku.kafka_io import end_offsets, make_reader, read_to_end
+    from banku.adapters.kafka.clients import end_offsets, make_reader, read_to_end
     from banku.lab import sample
     from banku.lab.workshop import reset_namespace
 
@@ -245,7 +245,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _partitions(instructor: Settings) -> tuple[int, int, int]:
-    from banku.kafka_io import admin_client
+    from banku.adapters.kafka.clients import admin_client
 
     admin = admin_client(instructor)
     try:

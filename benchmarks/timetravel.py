@@ -17,9 +17,9 @@ from __future__ import annotations
 import pandas as pd
 
 from banku.config import Settings
-from banku.events import Event
+from banku.domain.events import Event
+from banku.domain.ledger import Ledger
 from banku.history import balances_at, balances_at_many, balances_at_python, load_events
-from banku.model import Ledger
 
 from .common import Result, Sizes, fresh, load_log, stopwatch, synthetic_log
 

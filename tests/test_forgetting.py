@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from banku import AccountNotFound, Bank, BankuError, Projector
-from banku.names import FORGOTTEN, NO_HISTORY, NO_KEY, REWRITING, NameVault
-from banku.read_model import ReadModel
+from banku.adapters.redis.name_keys import NameVault
+from banku.adapters.redis.view import ReadModel
+from banku.domain.sealing import FORGOTTEN, NO_HISTORY, NO_KEY, REWRITING
 from tests.helpers import banku, raw_records
 
 NAMES = ["Ada Lovelace", "Grace Hopper", "Zoë Ångström"]

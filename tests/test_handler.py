@@ -23,7 +23,7 @@ from banku import (
     Projector,
     SameAccountTransfer,
 )
-from banku.handler import CommandHandler
+from banku.adapters.kafka.handler import CommandHandler
 from banku.lab.workshop import dead_letters
 from tests.fault.util import HandlerProcess, env_for, every_partition_ready, wait_until
 from tests.helpers import fold_topic, raw_records

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from banku import Bank, CommandRejected, history
-from banku.kafka_io import ensure_topic, make_producer
+from banku.adapters.kafka.clients import ensure_topic, make_producer
+from banku.domain.ledger import fold
 from banku.lab import sample
-from banku.model import fold
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ from banku import (
     Settings,
     stack,
 )
-from banku.kafka_io import list_topics
+from banku.adapters.kafka.clients import list_topics
+from banku.adapters.redis.view import ReadModel
 from banku.lab import workshop
-from banku.read_model import ReadModel
 from tests import ports
 from tests.helpers import banku, end_offsets, env_for, fold_topic, raw_records
 

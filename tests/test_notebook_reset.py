@@ -11,7 +11,7 @@ import uuid
 import redis
 
 from banku import Bank, Projector
-from banku.kafka_io import ensure_topic, list_topics
+from banku.adapters.kafka.clients import ensure_topic, list_topics
 from banku.lessons import notebook
 
 

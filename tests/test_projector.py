@@ -10,7 +10,7 @@ import time
 from kafka import KafkaProducer
 
 from banku import Bank, Projector
-from banku.read_model import ReadModel
+from banku.adapters.redis.view import ReadModel
 from tests.fault.util import write_mix
 from tests.helpers import end_offsets, fold_topic, projector_process, raw_records
 

@@ -28,7 +28,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from banku import Settings, stack
-from banku.kafka_io import ensure_topic
+from banku.adapters.kafka.clients import ensure_topic
 from banku.lessons.notebook import environment_for
 from tests import ports
 

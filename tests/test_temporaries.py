@@ -16,7 +16,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from banku import Bank, Projector
-from banku.kafka_io import admin_client
+from banku.adapters.kafka.clients import admin_client
 from tests.helpers import fold_topic
 
 

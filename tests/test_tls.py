@@ -1,6 +1,6 @@
 """`banku stack up --tls` against real servers: Kafka listens for clients only on SSL, Redis only
 on its tls-port, and every tool of the kit works through them with the stack's CA; each way a
-TLS connection can fail is one sentence (`banku.tls`, `banku.diagnostics`).
+TLS connection can fail is one sentence (`banku.stack.tls`, `banku.diagnostics`).
 
 The stack runs on a block of its own (`tests/ports.py`), started through the command line as a
 learner would, and stopped with --wipe afterwards. The certificate for another host and the
@@ -26,7 +26,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from banku import Bank, Projector, Settings
-from banku.tls import SERVER_CERT, SERVER_KEY, make_certificates
+from banku.stack.tls import SERVER_CERT, SERVER_KEY, make_certificates
 from tests import ports
 from tests.fault.util import HandlerProcess, banku, every_partition_ready, wait_until
 

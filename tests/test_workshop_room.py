@@ -22,8 +22,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
 
 from banku import Bank, NotAllowed, Settings, StackError, stack
+from banku.adapters.redis.view import FUNCTIONS, ReadModel
 from banku.lab import room
-from banku.read_model import FUNCTIONS, ReadModel
 from tests import ports
 from tests.helpers import fold_topic
 

@@ -27,11 +27,17 @@ from urllib.parse import urlparse, urlunparse
 
 from kafka.errors import KafkaError
 
-from .. import stack
-from ..config import Settings
-from ..errors import ServiceUnavailable, StackError
-from ..kafka_io import TOPIC_CONFIG, admin_client, delete_topics, make_reader, read_to_end
-from ..stack.kafka_config import REPLICA_FETCH_WAIT_MAX_MS
+from banku import stack
+from banku.adapters.kafka.clients import (
+    TOPIC_CONFIG,
+    admin_client,
+    delete_topics,
+    make_reader,
+    read_to_end,
+)
+from banku.config import Settings
+from banku.errors import ServiceUnavailable, StackError
+from banku.stack.kafka_config import REPLICA_FETCH_WAIT_MAX_MS
 
 PORT_OFFSET = 100
 NODES = (1, 2, 3)

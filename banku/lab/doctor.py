@@ -9,12 +9,12 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from .. import stack
-from ..config import ENV_FILE_VAR, Settings
-from ..diagnostics import LEARNER_NAME
-from ..errors import NotAllowed, ServiceUnavailable, StackError
-from ..stack.jars import java_major
-from ..stack.versions import (
+from banku import stack
+from banku.config import ENV_FILE_VAR, Settings
+from banku.diagnostics import LEARNER_NAME
+from banku.errors import NotAllowed, ServiceUnavailable, StackError
+from banku.stack.jars import java_major
+from banku.stack.versions import (
     JAVA_MIN,
     REDIS_MIN,
     redis_note,
@@ -154,7 +154,7 @@ def check_identity(settings: Settings, servers: list[Check]) -> list[Check]:
 
 
 def check_access(settings: Settings) -> Check:
-    from .workshop import check_access as ask
+    from banku.lab.workshop import check_access as ask
 
     try:
         ask(settings)

@@ -29,11 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from ..config import Settings
-from ..errors import StackError
-from ..stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
-from ..stack.plan import StackPlan, private_dir
-from .room_access import (
+from banku.config import Settings
+from banku.errors import StackError
+from banku.lab.room_access import (
     INSTRUCTOR_DATABASE,
     Login,
     add_logins,
@@ -43,9 +41,11 @@ from .room_access import (
     prepare_redis,
     upgrade_acl_file,
 )
+from banku.stack.kafka_config import INSTRUCTOR_USER, ROOM_MECHANISM
+from banku.stack.plan import StackPlan, private_dir
 
 if TYPE_CHECKING:
-    from .room_status import RoomStatus
+    from banku.lab.room_status import RoomStatus
 
 Log = Callable[[str], None]
 
@@ -207,8 +207,8 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
     ``tls``: Kafka speaks only SASL_SSL and Redis only TLS (remembered, as `banku stack up --tls`
     does); the learner files then name the room's CA, copied beside them.
     """
-    from .. import stack
-    from ..stack.processes import kafka_pid, redis_pid
+    from banku import stack
+    from banku.stack.processes import kafka_pid, redis_pid
 
     settings, plan, room = _open_room(settings, learners,
                                       "A room needs at least one learner (--learners N).")
@@ -280,7 +280,7 @@ def add(settings: Settings, learners: int, out: Path | None = None,
 def down(settings: Settings, wipe: bool = False, log: Log = print) -> None:
     """Stop the room; with ``wipe``, delete its data and the learner files it wrote (their
     passwords would open nothing any more)."""
-    from .. import stack
+    from banku import stack
 
     settings = _bare(settings)
     plan = StackPlan.from_settings(settings)
@@ -304,7 +304,7 @@ def status(settings: Settings) -> RoomStatus | None:
     """The room on the port KAFKA_BOOTSTRAP_SERVERS names, read with the instructor's login it
     keeps: its learners, their topics and projectors' lag, and whether its servers answer.
     None when no room was started on that port."""
-    from .room_status import room_status
+    from banku.lab.room_status import room_status
 
     settings = _bare(settings)
     # The instructor's file of a room opened with --host names that address; the room (and its

@@ -12,10 +12,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from ..config import Settings
-from ..errors import StackError
-from ..stack.kafka_config import INSTRUCTOR_USER
-from ..stack.processes import ROOM_DATABASES
+from banku.config import Settings
+from banku.errors import StackError
+from banku.stack.kafka_config import INSTRUCTOR_USER
+from banku.stack.processes import ROOM_DATABASES
 
 
 def new_password() -> str:
@@ -38,7 +38,7 @@ class Login:
 # each learner works in a database of their own (`learner_database`) and may SELECT only that.
 # No EVAL, EVALSHA, SCRIPT or FUNCTION LOAD either: one endless loop would freeze Redis for
 # everyone (a script that wrote a key cannot even be killed). The kit's Lua steps are functions
-# that `banku workshop up` loads (banku.read_model.LIBRARY); learners call them with FCALL.
+# that `banku workshop up` loads (banku.adapters.redis.view.LIBRARY); learners call them with FCALL.
 LEARNER_REDIS_COMMANDS = [
     "+scan",
     "+ping", "+echo", "+client|setname", "+client|getname", "+client|id", "+hello",
@@ -142,8 +142,8 @@ def prepare_redis(instructor: Settings, default_password: str) -> None:
     (FUNCTION LOAD, which learners may not run). `add_logins` saves the users next."""
     import redis
 
-    from ..diagnostics import redis_errors
-    from ..read_model import load_library
+    from banku.adapters.redis.view import load_library
+    from banku.diagnostics import redis_errors
 
     client = redis.Redis.from_url(instructor.redis_url, socket_timeout=30,
                                   **instructor.redis_options())
@@ -183,7 +183,7 @@ def set_quotas(admin, names: list[str]) -> None:  # noqa: ANN001 - a KafkaAdminC
     """`LEARNER_QUOTAS` on each of these users, in one AlterClientQuotas request.
 
     kafka-python has the request but no admin method for it: it is sent through the admin
-    client's connection, as `banku.kafka_io` sends its metadata requests.
+    client's connection, as `banku.adapters.kafka.clients` sends its metadata requests.
     """
     from kafka.protocol.admin import AlterClientQuotasRequest
 
@@ -214,7 +214,7 @@ def add_logins(instructor: Settings, logins: dict[str, Login]) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
-    from ..diagnostics import kafka_errors, redis_errors
+    from banku.diagnostics import kafka_errors, redis_errors
 
     if not logins:
         return

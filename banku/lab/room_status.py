@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import DEFAULT_TOPIC, Settings
+from banku.config import DEFAULT_TOPIC, Settings
 
 if TYPE_CHECKING:
-    from ..stack.plan import StackPlan
-    from .room import RoomFile
+    from banku.lab.room import RoomFile
+    from banku.stack.plan import StackPlan
 
 
 def owner(name: str, learners: list[str]) -> str | None:
@@ -113,7 +113,7 @@ def no_room_sentence(port: int) -> str:
 def _learner_topics(instructor: Settings, learners: list[str],
                     ) -> tuple[dict[str, list[str]], dict[str, dict[str, int]]]:
     """Each learner's topics, and each learner's projector groups with their lag."""
-    from ..kafka_io import admin_client, make_reader, partitions_of
+    from banku.adapters.kafka.clients import admin_client, make_reader, partitions_of
 
     topics: dict[str, list[str]] = {name: [] for name in learners}
     lags: dict[str, dict[str, int]] = {name: {} for name in learners}
@@ -160,8 +160,8 @@ def _number(name: str) -> int:
 
 def room_status(settings: Settings, plan: StackPlan, room: RoomFile) -> RoomStatus:
     """The status of a room, as the instructor sees it (``settings``: where its servers are)."""
-    from .. import stack
-    from .room import instructor_settings
+    from banku import stack
+    from banku.lab.room import instructor_settings
 
     instructor = instructor_settings(settings, room)
     learners = sorted(room.learners, key=_number)

@@ -28,9 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..defaults import LOAD_CHUNK
-from ..errors import EventDecodeError
-from ..events import (
+from banku.defaults import LOAD_CHUNK
+from banku.domain.events import (
     CreateEvent,
     DepositEvent,
     Event,
@@ -38,6 +37,7 @@ from ..events import (
     WithdrawEvent,
     decode,
 )
+from banku.errors import EventDecodeError
 
 # Shipped inside the package (``banku/data``), so `banku load` works from any install.
 DEFAULT_SAMPLE = Path(str(resources.files("banku") / "data" / "sample-events.jsonl"))

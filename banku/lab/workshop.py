@@ -14,11 +14,17 @@ import redis
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 
-from ..config import _NAMESPACE_RE, PARTITIONS, Settings
-from ..diagnostics import kafka_errors, namespace_phrase, not_allowed, redis_errors
-from ..errors import NotAllowed
-from ..kafka_io import admin_client, delete_topics, list_topics, make_reader, read_to_end
-from ..read_model import ReadModel
+from banku.adapters.kafka.clients import (
+    admin_client,
+    delete_topics,
+    list_topics,
+    make_reader,
+    read_to_end,
+)
+from banku.adapters.redis.view import ReadModel
+from banku.config import _NAMESPACE_RE, PARTITIONS, Settings
+from banku.diagnostics import kafka_errors, namespace_phrase, not_allowed, redis_errors
+from banku.errors import NotAllowed
 
 
 def _delete_groups(settings: Settings, namespace: str) -> list[str]:

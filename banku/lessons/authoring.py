@@ -93,8 +93,8 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     Nothing is stored that changes from one run to the next by itself: no timing metadata
     (``record_timing=False``), and the notebook is normalised (`normalise`) before it is written.
     """
-    from .. import stack
-    from ..config import Settings
+    from banku import stack
+    from banku.config import Settings
 
     stack.up(Settings.from_env())
     for path in paths:

@@ -18,8 +18,8 @@ import time
 import weakref
 from collections.abc import Iterable
 
-from ..commands import Bank
-from ..config import Settings
+from banku.application.bank import Bank
+from banku.config import Settings
 
 _WORKERS: weakref.WeakSet = weakref.WeakSet()
 _PROCESSES: list[subprocess.Popen] = []

@@ -24,16 +24,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DEFAULT_GROUP, Settings
-from ..errors import BankuError, EventDecodeError
-from ..events import decode
-from ..kafka_io import end_offsets, make_reader, read_to_end
-from ..model import Ledger, fold
-from ..read_model import ReadModel
-from .background import Polling, Traffic, Worker, stop_leftovers, stop_processes, track
-from .notebook import start_projector_process
-from .timeline import plot_timeline
-from .watcher import (
+from banku.adapters.kafka.clients import end_offsets, make_reader, read_to_end
+from banku.adapters.redis.view import ReadModel
+from banku.config import DEFAULT_GROUP, Settings
+from banku.domain.events import decode
+from banku.domain.ledger import Ledger, fold
+from banku.errors import BankuError, EventDecodeError
+from banku.lessons.background import Polling, Traffic, Worker, stop_leftovers, stop_processes, track
+from banku.lessons.notebook import start_projector_process
+from banku.lessons.timeline import plot_timeline
+from banku.lessons.watcher import (
     Owners,
     OwnershipWatcher,
     Sample,

@@ -19,8 +19,8 @@ import time
 import warnings
 from dataclasses import replace
 
-from ..config import Settings
-from ..errors import BankuError
+from banku.config import Settings
+from banku.errors import BankuError
 
 
 def notebook_settings(notebook: str, settings: Settings | None = None) -> Settings:
@@ -50,10 +50,10 @@ def reset_notebook(settings: Settings) -> str:
     """
     if not settings.namespace:
         raise BankuError("A notebook's namespace is never empty: use notebook_settings().")
-    from ..diagnostics import redis_errors
-    from ..kafka_io import delete_topics, list_topics
-    from ..lab.workshop import reset_namespace
-    from ..read_model import ReadModel
+    from banku.adapters.kafka.clients import delete_topics, list_topics
+    from banku.adapters.redis.view import ReadModel
+    from banku.diagnostics import redis_errors
+    from banku.lab.workshop import reset_namespace
 
     done = reset_namespace(settings)
     prefix = f"{settings.namespace}."
@@ -91,7 +91,8 @@ def show_warnings(*loggers: str) -> None:
 
     The kit says what it worked around (a refused snapshot, a name whose key is missing) with a
     warning through `logging`; outside the CLI nothing prints it. A lesson that teaches such a
-    case turns it on for the logger concerned, e.g. ``show_warnings("banku.snapshots")``.
+    case turns it on for the logger concerned, e.g.
+    ``show_warnings("banku.snapshots")``.
     Calling it again adds nothing: each warning is shown once.
     """
     for name in loggers or ("banku",):
@@ -179,7 +180,7 @@ def start_projector_process(settings: Settings, *args: str) -> subprocess.Popen:
 
 def group_ownership(settings: Settings, group: str = "banku-consumer") -> dict[str, list[int]]:
     """Which member (by client id) owns which partitions of the topic, as Kafka reports it."""
-    from ..kafka_io import admin_client
+    from banku.adapters.kafka.clients import admin_client
 
     group_id = settings.group_id(group)
     with admin_client(settings) as admin:

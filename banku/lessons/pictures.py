@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..lab.brokers import PartitionState
+from banku.lab.brokers import PartitionState
 
 # What a broker is for a partition, and how it is drawn.
 ROLES = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import PARTITIONS
-from .watcher import OwnershipWatcher, owners_by_partition
+from banku.config import PARTITIONS
+from banku.lessons.watcher import OwnershipWatcher, owners_by_partition
 
 NOBODY = (0.85, 0.85, 0.85)
 

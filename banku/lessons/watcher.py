@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pandas as pd
 from kafka.errors import KafkaError
 
-from ..config import DEFAULT_GROUP, PARTITIONS, Settings
-from ..errors import BankuError, ServiceUnavailable
-from ..kafka_io import admin_client
-from ..read_model import ReadModel
-from .background import Worker
-from .notebook import owners_in
+from banku.adapters.kafka.clients import admin_client
+from banku.adapters.redis.view import ReadModel
+from banku.config import DEFAULT_GROUP, PARTITIONS, Settings
+from banku.errors import BankuError, ServiceUnavailable
+from banku.lessons.background import Worker
+from banku.lessons.notebook import owners_in
 
 Owners = dict[str, list[int]]
 

@@ -11,8 +11,8 @@ The modules: `plan` (ports and directories), `jars` (Maven Central, Java), `kafk
 `control` (`up` and `down`), `versions` (which Redis and Java are new enough).
 """
 
-from .control import client_settings, down, tls_env, up
-from .health import (
+from banku.stack.control import client_settings, down, tls_env, up
+from banku.stack.health import (
     StackStatus,
     kafka_broker_count,
     kafka_check,
@@ -21,10 +21,16 @@ from .health import (
     redis_version,
     status,
 )
-from .jars import KAFKA_VERSION, ensure_kafka_jars, jars_fetched, java_command, kafka_libs_dir
-from .kafka_config import GROUP_MIN_SESSION_TIMEOUT_MS, new_cluster_id
-from .plan import StackPlan, banku_home
-from .processes import (
+from banku.stack.jars import (
+    KAFKA_VERSION,
+    ensure_kafka_jars,
+    jars_fetched,
+    java_command,
+    kafka_libs_dir,
+)
+from banku.stack.kafka_config import GROUP_MIN_SESSION_TIMEOUT_MS, new_cluster_id
+from banku.stack.plan import StackPlan, banku_home
+from banku.stack.processes import (
     kafka_pid,
     pid_alive,
     port_open,

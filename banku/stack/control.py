@@ -14,13 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
-from ..config import Settings
-from ..errors import LoginRefused, StackError
-from .health import kafka_broker_count, kafka_check, redis_answers, redis_check, redis_version
-from .jars import KAFKA_VERSION, ensure_kafka_jars, java_command
-from .plan import StackPlan
-from .policy import policy_classes
-from .processes import (
+from banku.config import Settings
+from banku.errors import LoginRefused, StackError
+from banku.stack.health import (
+    kafka_broker_count,
+    kafka_check,
+    redis_answers,
+    redis_check,
+    redis_version,
+)
+from banku.stack.jars import KAFKA_VERSION, ensure_kafka_jars, java_command
+from banku.stack.plan import StackPlan
+from banku.stack.policy import policy_classes
+from banku.stack.processes import (
     kafka_pid,
     port_open,
     redis_pid,
@@ -30,7 +36,7 @@ from .processes import (
     stop_pids,
     tail,
 )
-from .versions import Version, redis_server_version, redis_too_old
+from banku.stack.versions import Version, redis_server_version, redis_too_old
 
 Log = Callable[[str], None]
 NODES = range(1, 4)
@@ -192,9 +198,9 @@ def _plan_or_none(settings: Settings) -> StackPlan | None:
 
 
 def _start_tls(plan: StackPlan) -> StackPlan:
-    """`up --tls` of a stack without certificates: make them (`banku.tls`), unless its servers
+    """`up --tls` of a stack without certificates: make them (`banku.stack.tls`), unless its servers
     already run without TLS."""
-    from ..tls import make_certificates
+    from banku.stack.tls import make_certificates
 
     if redis_pid(plan) or any(kafka_pid(plan, n) for n in NODES):
         raise StackError(

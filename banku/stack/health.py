@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Settings
-from ..errors import ServiceUnavailable
-from .processes import port_open
-from .versions import Version, running_redis_version
+from banku.config import Settings
+from banku.errors import ServiceUnavailable
+from banku.stack.processes import port_open
+from banku.stack.versions import Version, running_redis_version
 
 
 def kafka_check(settings: Settings, timeout: float = 3.0,
@@ -18,7 +18,7 @@ def kafka_check(settings: Settings, timeout: float = 3.0,
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from ..diagnostics import kafka_errors
+    from banku.diagnostics import kafka_errors
 
     if not any(
         port_open(int(s.rpartition(":")[2]), s.rpartition(":")[0].strip("[]") or "127.0.0.1")
@@ -46,9 +46,9 @@ def kafka_check(settings: Settings, timeout: float = 3.0,
 def room_broker_down(settings: Settings) -> ServiceUnavailable | None:
     """One line for a workshop room whose broker does not listen (None for any other stack):
     a room's learners cannot restart it, and it must not read like a refused login."""
-    from ..errors import StackError
-    from .plan import StackPlan
-    from .processes import tail
+    from banku.errors import StackError
+    from banku.stack.plan import StackPlan
+    from banku.stack.processes import tail
 
     try:
         plan = StackPlan.from_settings(settings)
@@ -75,7 +75,7 @@ def redis_check(settings: Settings, timeout: float = 1.0,
     """Whether Redis answers, and, when it refuses the password, the error that says so."""
     import redis
 
-    from ..diagnostics import redis_login_refused
+    from banku.diagnostics import redis_login_refused
 
     try:
         client = redis.Redis.from_url(
@@ -89,7 +89,7 @@ def redis_check(settings: Settings, timeout: float = 1.0,
     except redis.AuthenticationError as exc:
         return False, redis_login_refused(settings, exc)
     except (redis.RedisError, OSError, ValueError):
-        from ..diagnostics import redis_tls_problem
+        from banku.diagnostics import redis_tls_problem
 
         return False, redis_tls_problem(settings)  # TLS on one side only, a CA not trusted
 

@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import StackError
-from .plan import banku_home
-from .versions import java_too_old, parse_java_version
+from banku.errors import StackError
+from banku.stack.plan import banku_home
+from banku.stack.versions import java_too_old, parse_java_version
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"

@@ -9,9 +9,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from ..errors import StackError
-from .jars import java_base
-from .plan import StackPlan, private_dir, write_private
+from banku.errors import StackError
+from banku.stack.jars import java_base
+from banku.stack.plan import StackPlan, private_dir, write_private
 
 # Failover demos use short session timeouts; the broker must allow them.
 GROUP_MIN_SESSION_TIMEOUT_MS = 1000
@@ -106,9 +106,9 @@ def server_properties(plan: StackPlan, node: int) -> str:
 
 def tls_properties(plan: StackPlan) -> list[str]:
     """`banku stack up --tls`: the client listener (and so the brokers among themselves) speaks
-    TLS with the stack's certificate (`banku.tls`, PEM files Kafka reads as they are); the
+    TLS with the stack's certificate (`banku.stack.tls`, PEM files Kafka reads as they are); the
     KRaft controller listener stays on 127.0.0.1 without it."""
-    from ..tls import CA_FILE, SERVER_PEM
+    from banku.stack.tls import CA_FILE, SERVER_PEM
 
     return [
         "ssl.keystore.type=PEM",
@@ -158,7 +158,7 @@ def room_limits(plan: StackPlan) -> list[str]:
     """What one learner may take of the room's broker: connections, and what they create (the
     topic policy, `banku.stack.policy`). Rates per learner are client quotas, set with each login
     (`banku.lab.room_access.set_quotas`)."""
-    from .policy import POLICY_CLASS
+    from banku.stack.policy import POLICY_CLASS
 
     here = ["127.0.0.1"] + ([plan.advertised_host] if plan.listen_host != "127.0.0.1" else [])
     overrides = ",".join(f"{host}:{ROOM_MAX_CONNECTIONS_HERE}" for host in here)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..config import Settings
-from ..errors import StackError
+from banku.config import Settings
+from banku.errors import StackError
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 ROOM_FILE = "room.json"  # a workshop room's secrets, beside the stack's data (mode 0600)
-TLS_DIR = "tls"  # `banku stack up --tls`: the CA and the server's certificate (banku.tls)
+TLS_DIR = "tls"  # `banku stack up --tls`: the CA and the server's certificate (banku.stack.tls)
 
 
 @dataclass(frozen=True)

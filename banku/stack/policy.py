@@ -12,9 +12,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import StackError
-from .jars import jdk_tool
-from .plan import banku_home
+from banku.errors import StackError
+from banku.stack.jars import jdk_tool
+from banku.stack.plan import banku_home
 
 POLICY_CLASS = "banku.room.RoomTopicPolicy"
 SOURCE = Path(__file__).with_name("RoomTopicPolicy.java")

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import StackError
-from .jars import ensure_kafka_jars, java_base
-from .kafka_config import format_storage, new_cluster_id, server_properties
-from .plan import StackPlan, private_dir, write_private
-from .policy import policy_classes
-from .redis_config import redis_arguments
+from banku.errors import StackError
+from banku.stack.jars import ensure_kafka_jars, java_base
+from banku.stack.kafka_config import format_storage, new_cluster_id, server_properties
+from banku.stack.plan import StackPlan, private_dir, write_private
+from banku.stack.policy import policy_classes
+from banku.stack.redis_config import redis_arguments
 
 Log = Callable[[str], None]
 ROOM_DATABASES = 1000  # a workshop room's Redis: learner NN works in database NN
@@ -180,10 +180,11 @@ def start_redis(plan: StackPlan) -> int:
 
 def _redis_ports(plan: StackPlan) -> list[str]:
     """Where redis-server listens: its port, or with --tls only its ``tls-port`` (port 0 closes
-    the plaintext one), with the stack's certificate (`banku.tls`); clients show no certificate."""
+    the plaintext one), with the stack's certificate (`banku.stack.tls`); clients show no
+    certificate."""
     if not plan.tls:
         return ["--port", str(plan.redis_port)]
-    from ..tls import CA_FILE, SERVER_CERT, SERVER_KEY
+    from banku.stack.tls import CA_FILE, SERVER_CERT, SERVER_KEY
 
     return ["--port", "0", "--tls-port", str(plan.redis_port),
             "--tls-cert-file", str(plan.tls_dir / SERVER_CERT),

@@ -8,7 +8,7 @@ FCALL, is a few hundred short arguments per thousand records, so 1 MB per value 
 accepts) and 32 MB of unread request per client leave it a wide margin.
 
 A workshop room is shared by strangers, so it adds an idle timeout (a learner's client
-reconnects by itself, see `banku.read_model.ReadModel`; an abandoned or flooding socket is
+reconnects by itself, see `banku.adapters.redis.view.ReadModel`; an abandoned or flooding socket is
 closed) and an explicit ceiling on connections, below the file descriptors Redis can have.
 """
 

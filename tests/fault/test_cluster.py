@@ -21,7 +21,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from banku import stack
-from banku.kafka_io import ensure_topic, make_producer
+from banku.adapters.kafka.clients import ensure_topic, make_producer
 from tests.fault.util import wait_until
 from tests.helpers import raw_records
 

@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from banku import Bank, ServiceUnavailable, stack
-from banku.read_model import ReadModel
+from banku.adapters.redis.view import ReadModel
 from tests import ports
 from tests.fault.conftest import SASL_USER
 from tests.fault.util import banku
@@ -129,7 +129,7 @@ def test_wrong_credentials_give_one_clear_line(secured, report):
         slowest = max(slowest, seconds)
     # How long each case took to say so is a figure for the report, not a test: a loaded machine
     # must not turn a correct refusal into a failure. (A refused SASL login used to surface only
-    # as a bootstrap timeout, and `stack up` then waited 90 s; see banku.sasl_check.)
+    # as a bootstrap timeout, and `stack up` then waited 90 s; see banku.adapters.kafka.sasl_check.)
     timings = {what: round(seconds, 1) for (what, *_), (_, seconds) in zip(CASES, results,
                                                                             strict=True)}
 

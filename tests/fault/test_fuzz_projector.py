@@ -26,14 +26,14 @@ from hypothesis import strategies as st
 from kafka import KafkaProducer
 
 from banku import Projector, Settings
-from banku.kafka_io import ensure_topic
+from banku.adapters.kafka.clients import ensure_topic
+from banku.adapters.redis.view import ReadModel
 from banku.lab.workshop import dead_letters
-from banku.read_model import ReadModel
 from tests.helpers import banku, end_offsets
 
 FULL = os.environ.get("BANKU_FUZZ") == "full"
 LOGS = 220 if FULL else 25
-LIMIT = (2**63 - 1) // 3  # each partition's share of a balance (banku.model.part_limit)
+LIMIT = (2**63 - 1) // 3  # each partition's share of a balance (banku.domain.ledger.part_limit)
 IDS = [str(uuid.UUID(int=n * 7919 + 1, version=4)) for n in range(6)]
 TOTALS = {"logs": 0, "records": 0, "dead_letters": 0}
 

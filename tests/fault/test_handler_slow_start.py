@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from banku import Bank, ServiceUnavailable, Settings
-from banku.command_topic import HandlerClient
-from banku.events import DepositEvent
+from banku.adapters.kafka.command_transport import HandlerClient
+from banku.domain.events import DepositEvent
 from tests.fault.util import HandlerProcess, every_partition_ready, wait_until
 from tests.helpers import fold_topic, raw_records
 

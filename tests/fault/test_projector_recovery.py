@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from banku import Projector, ServiceUnavailable, ViewCorrupt
+from banku.adapters.redis.view import ReadModel
 from banku.diagnostics import redis_down
-from banku.read_model import ReadModel
 from tests.fault.util import view
 from tests.helpers import banku, end_offsets, fold_topic
 from tests.test_projector import busy_bank

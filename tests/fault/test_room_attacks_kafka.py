@@ -29,7 +29,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import ConfigResource, NewTopic
 
 from banku import Settings, stack
-from banku.kafka_io import COMPACTED_CONFIG
+from banku.adapters.kafka.clients import COMPACTED_CONFIG
 from banku.lab import room
 from banku.lab.room_access import LEARNER_QUOTAS
 from banku.stack import kafka_config

@@ -19,11 +19,11 @@ import pytest
 import redis
 
 from banku import Bank, Projector, ServiceUnavailable, Settings, stack
+from banku.adapters.redis.view import FUNCTIONS, ReadModel
+from banku.domain.projection import Batch
+from banku.domain.sealing import FORGOTTEN
 from banku.lab import room
 from banku.lab.room_access import INSTRUCTOR_DATABASE
-from banku.names import FORGOTTEN
-from banku.projection import Batch
-from banku.read_model import FUNCTIONS, ReadModel
 from banku.stack import redis_config
 from tests import ports
 from tests.fault.room_attacks import ATTACKER, OTHER, AttackedRoom, quiet, round_trip

@@ -19,9 +19,9 @@ from pathlib import Path
 import redis
 
 from banku import Bank, Settings
+from banku.adapters.redis.view import ReadModel
 from banku.lessons.failover import ready_partitions
 from banku.lessons.notebook import environment_for
-from banku.read_model import ReadModel
 
 
 def wait_until(check: Callable[[], object], timeout: float, what: str,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from banku import EventDecodeError, InvalidAmount, InvalidName
-from banku.events import (
+from banku.domain.events import (
     CreateEvent,
     DepositEvent,
     TransferEvent,
@@ -19,8 +19,8 @@ from banku.events import (
     encode,
     key_of,
 )
-from banku.model import fold
-from banku.rules import check_amount, check_name, parse_amount
+from banku.domain.ledger import fold
+from banku.domain.rules import check_amount, check_name, parse_amount
 
 # Account ids are UUIDs (the decoder refuses anything else).
 A = "6f1c2a9e-3b4d-4e5f-8a7b-0c1d2e3f4a5b"

@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from banku import Settings, defaults
-from banku import command_topic as ct
-from banku import handler as handler_module
-from banku.handler import CommandHandler
+from banku.adapters.kafka import command_transport as ct
+from banku.adapters.kafka import handler as handler_module
+from banku.adapters.kafka.handler import CommandHandler
 from banku.lessons.failover import ready_partitions
 
 SETTINGS = Settings(bootstrap_servers="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0",

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from banku import history
+from banku.domain.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent, decode
+from banku.domain.ledger import fold
 from banku.errors import AccountNotFound
-from banku.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent, decode
 from banku.lab import sample
-from banku.model import fold
 
 MOMENTS = ["2026-01-05 08:00", "2026-01-05 12:00", "2026-01-09T18:30:00Z",
            "2026-01-20 12:00:00+01:00", "2026-02-01", "2026-02-20"]

@@ -176,7 +176,7 @@ def test_01_balances_and_the_keyless_reader_add_up():
 
 def test_01_exercise_2_the_refused_transfer():
     from banku import Bank, InsufficientFunds
-    from banku.memory import MemoryLog, MemoryView
+    from banku.adapters.memory import MemoryLog, MemoryView
 
     log = MemoryLog()
     bank = Bank(log=log, view=MemoryView())
@@ -268,7 +268,7 @@ def test_the_learner_talks_to_redis_directly():
 
 
 def test_the_lua_script_is_shown():
-    from banku.read_model import APPLY_WITH_TRACKING
+    from banku.adapters.redis.view import APPLY_WITH_TRACKING
 
     cell = _cell(_notebook(LESSONS[2]), "print(APPLY_WITH_TRACKING)")
     assert authoring.SOLUTION_TAG not in _tags(cell)

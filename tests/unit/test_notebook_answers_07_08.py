@@ -132,8 +132,9 @@ def test_07_the_snapshot_positions_are_the_generated_log_per_partition():
 def test_07_refused_snapshots_are_one_warning_and_a_full_fold():
     nb = _notebook(VERSIONS)
     garbage = _cell(nb, 'value=b"not a snapshot"')
-    assert ("WARNING banku.snapshots: Ignoring the snapshot of nb07-cold.banku-transactions: it"
-            " is corrupt (not the gzip'd JSON a snapshot is); folding the whole log instead."
+    assert ("WARNING banku.snapshots: Ignoring the snapshot of"
+            " nb07-cold.banku-transactions: it is corrupt (not the gzip'd JSON a snapshot is);"
+            " folding the whole log instead."
             ) in _text(garbage)
     assert f"started from offset zero, read {LENGTHS[-1]} records" in _text(garbage)
     forged = _text(_cell(nb, "tampered_body", tag=authoring.SOLUTION_TAG))
@@ -233,7 +234,7 @@ def test_08_forget_and_the_wrong_uses_are_one_line_each():
     assert "written in the clear" in lines[2]
     lost = _cell(nb, "r.hdel(KEYS, katherine)")
     assert "name='(name unavailable: no key)', balance=66000" in _text(lost)
-    assert "WARNING banku.names: No key for the sealed name of account" in _text(lost)
+    assert "WARNING banku.domain.sealing: No key for the sealed name of account" in _text(lost)
     assert "name='Katherine Johnson', balance=66000" in _text(_cell(nb, "r.hset(KEYS, katherine"))
 
 

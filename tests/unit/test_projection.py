@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from banku import Bank, Projector, ServiceUnavailable, Settings, ViewCorrupt
-from banku.memory import MemoryDeadLetters, MemoryLog, MemoryView
-from banku.model import part_limit
+from banku.adapters.memory import MemoryDeadLetters, MemoryLog, MemoryView
+from banku.domain.ledger import part_limit
 
 LIMIT = part_limit(3)
 A, B = str(uuid.UUID(int=0xA)), str(uuid.UUID(int=0xB))

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from banku import ServiceUnavailable, Settings
-from banku.read_model import (
+from banku.adapters.redis.view import (
     _WIPE,
     APPLY_WITH_TRACKING,
     FUNCTIONS,

@@ -11,9 +11,9 @@ import threading
 from kafka import errors as kafka_errors
 
 from banku import NotAllowed, ServiceUnavailable, Settings
+from banku.adapters.kafka.sasl_check import SILENT, login_refusal
 from banku.diagnostics import explain_kafka, kafka_down
 from banku.lab import room
-from banku.sasl_check import SILENT, login_refusal
 from banku.stack import jars, kafka_config
 from banku.stack.plan import StackPlan, private_dir, write_private
 from banku.stack.policy import POLICY_CLASS, SOURCE

@@ -23,10 +23,10 @@ from banku import (
     SameAccountTransfer,
     Settings,
 )
-from banku.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent
-from banku.memory import MemoryLog, MemoryView
-from banku.model import Ledger, part_limit
-from banku.rules import decide
+from banku.adapters.memory import MemoryLog, MemoryView
+from banku.domain.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent
+from banku.domain.ledger import Ledger, part_limit
+from banku.domain.rules import decide
 
 LIMIT = part_limit(3)
 

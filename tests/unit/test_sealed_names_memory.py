@@ -1,15 +1,16 @@
 """Sealed names (crypto-shredding) on the in-memory adapters: the contract's
 `Bank(settings, log=MemoryLog(), view=MemoryView())` works with BANKU_ENCRYPT_NAMES too, and the
-name keys behave as `banku.names.NameVault` does on Redis (tests/test_forgetting.py)."""
+name keys behave as `banku.adapters.redis.name_keys.NameVault` does on Redis
+(tests/test_forgetting.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from banku import Bank, Projector, Settings
+from banku.adapters.memory import MemoryDeadLetters, MemoryLog, MemoryView
+from banku.domain.sealing import FORGOTTEN, NO_KEY, is_sealed
 from banku.errors import AccountNotFound, BankuError
-from banku.memory import MemoryDeadLetters, MemoryLog, MemoryView
-from banku.names import FORGOTTEN, NO_KEY, is_sealed
 
 SEALED = Settings(encrypt_names=True)
 

@@ -11,8 +11,8 @@ import logging
 import pytest
 
 from banku import Bank, InsufficientFunds, Settings
-from banku.memory import MemoryLog, MemoryView
-from banku.snapshots import from_bytes, to_bytes
+from banku.adapters.memory import MemoryLog, MemoryView
+from banku.application.snapshots import from_bytes, to_bytes
 
 
 def busy_log(commands: int = 300) -> tuple[MemoryLog, list[str]]:

@@ -13,7 +13,7 @@ from banku import Settings
 from banku.stack import processes
 from banku.stack.kafka_config import server_properties
 from banku.stack.plan import RoomKeys, StackPlan
-from banku.tls import SERVER_CERT, make_certificates
+from banku.stack.tls import SERVER_CERT, make_certificates
 
 
 @pytest.fixture

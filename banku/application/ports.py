@@ -2,8 +2,10 @@
 
 `Bank` talks to an `EventLog`; the projector reads a `Feed`, writes a `ViewStore` and sends what
 it cannot apply to a `DeadLetterSink`. Each port has two adapters: the real one
-(`banku.kafka_log`, `banku.read_model`), used by the notebooks, the CLI and the integration tests,
-and an in-memory one (`banku.memory`) with the same behaviour, for unit tests of the rules and of
+(`banku.adapters.kafka.event_log`, `banku.adapters.redis.view`), used by the notebooks, the CLI and
+the integration tests,
+and an in-memory one (`banku.adapters.memory`) with the same behaviour, for unit tests of the rules
+and of
 the projector's state machine that run in milliseconds.
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .model import BankAccount
+from banku.domain.ledger import BankAccount
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class ViewStore(Protocol):
                  ) -> tuple[dict[str, int], set[str]]:
         """For one partition: each account's share of its balance, and the accounts opened."""
 
-    def apply(self, batch) -> None:  # noqa: ANN001 - a banku.projection.Batch
+    def apply(self, batch) -> None:  # noqa: ANN001 - a banku.domain.projection.Batch
         """Write a batch and its positions atomically: all of it, or nothing (then raise
         PositionConflict if another projector moved a position, ViewCorrupt if the view holds
         something the projector did not write)."""

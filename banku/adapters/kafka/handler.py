@@ -35,22 +35,30 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors_module
 from kafka.structs import OffsetAndMetadata
 
-from . import defaults, gc_pause, rules
-from .command_topic import NotACommand, accepted, decode_command, outcome_partition, refused
-from .config import HANDLER_GROUP, Settings
-from .diagnostics import kafka_errors
-from .errors import BankuError, CommandRejected, ServiceUnavailable
-from .events import Event, encode, headers_for
-from .kafka_io import (
+from banku import defaults
+from banku.adapters.kafka.clients import (
     ensure_topic,
     make_producer,
     make_reader,
     partitions_of,
     read_to_end,
 )
-from .kafka_log import KafkaEventLog
-from .model import Receipt
-from .write_model import WriteModel, command_id_of
+from banku.adapters.kafka.command_transport import (
+    NotACommand,
+    accepted,
+    decode_command,
+    outcome_partition,
+    refused,
+)
+from banku.adapters.kafka.event_log import KafkaEventLog
+from banku.application import gc_pause
+from banku.application.write_model import WriteModel, command_id_of
+from banku.config import HANDLER_GROUP, Settings
+from banku.diagnostics import kafka_errors
+from banku.domain import rules
+from banku.domain.events import Event, encode, headers_for
+from banku.domain.ledger import Receipt
+from banku.errors import BankuError, CommandRejected, ServiceUnavailable
 
 log = logging.getLogger("banku.handler")
 
@@ -230,7 +238,7 @@ class CommandHandler:
                 with kafka_errors(self.settings, f"group {self.group_id}"):
                     polled = consumer.poll(timeout_ms=300)
                 for tp, records in polled.items():
-                    with gc_pause.paused():  # see banku.gc_pause
+                    with gc_pause.paused():  # see banku.application.gc_pause
                         self._decide_batch(tp, records)
                 self._close_retired()
                 if self.preparing:

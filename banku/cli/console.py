@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .commands import Bank, Receipt
-from .errors import BankuError, CommandRejected
-from .rules import parse_amount
+from banku.application.bank import Bank, Receipt
+from banku.domain.rules import parse_amount
+from banku.errors import BankuError, CommandRejected
 
 USAGE = {
     "create": (2, "Only specify create###Account Name"),

@@ -2,7 +2,8 @@
 
 `Projection` decides, for each polled record, whether it is applied, skipped (the view already
 has it) or sent to the dead-letter topic (it is not an event, or the view cannot hold it), and
-builds the `Batch` that one atomic step writes to the view. `banku.projector.Projector` drives it
+builds the `Batch` that one atomic step writes to the view. `banku.application.projector.Projector`
+drives it
 with a real consumer and Redis; the unit tests drive it with the in-memory adapters.
 
 How a batch stays exact:
@@ -12,7 +13,8 @@ How a batch stays exact:
   expects and the one after its last record; the view applies it only if the stored position is
   still the expected one (compare-and-set), so two projectors can never both apply a record.
 * **Log order inside a batch.** Records are decided one by one, in their partition's order,
-  against the partition's running shares of each balance (`banku.model.fact_refusal`). The batch
+  against the partition's running shares of each balance (`banku.domain.ledger.fact_refusal`). The
+  batch
   then sends one net change per account. Netting cannot change the outcome: every record that
   was kept left every share within its limit at its own moment, so the sum of the shares, the
   balance, fits at every moment too, and the view applies the batch atomically, so no one sees
@@ -24,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .errors import EventDecodeError
-from .events import CreateEvent, Event, TransferEvent, balance_changes, decode
-from .model import fact_refusal, part_limit
-from .ports import Record
+from banku.application.ports import Record
+from banku.domain.events import CreateEvent, Event, TransferEvent, balance_changes, decode
+from banku.domain.ledger import fact_refusal, part_limit
+from banku.errors import EventDecodeError
 
 # partition, account ids -> (shares, opened) as stored in the view
 Loader = Callable[[int, Iterable[str]], tuple[dict[str, int], set[str]]]

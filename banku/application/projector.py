@@ -30,11 +30,12 @@ import threading
 import time
 import weakref
 
-from . import defaults, gc_pause
-from .config import DEFAULT_GROUP, Settings
-from .errors import BankuError, PositionConflict, ServiceUnavailable
-from .ports import DeadLetterSink, Feed, Feeds, NameKeys, ViewStore
-from .projection import Projection
+from banku import defaults
+from banku.application import gc_pause
+from banku.application.ports import DeadLetterSink, Feed, Feeds, NameKeys, ViewStore
+from banku.config import DEFAULT_GROUP, Settings
+from banku.domain.projection import Projection
+from banku.errors import BankuError, PositionConflict, ServiceUnavailable
 
 log = logging.getLogger("banku.projector")
 
@@ -71,11 +72,11 @@ class Projector:
         self.topic = self.settings.topic_name
         self.session_timeout_ms = session_timeout_ms
         if view is None:
-            from .read_model import ReadModel
+            from banku.adapters.redis.view import ReadModel
 
             view = ReadModel(self.settings)
         if feeds is None or dead_letters is None:
-            from .kafka_log import KafkaDeadLetters, KafkaFeeds
+            from banku.adapters.kafka.event_log import KafkaDeadLetters, KafkaFeeds
 
             options = dict(
                 client_id=client_id or f"banku-projector-{self.group_id}",
@@ -176,7 +177,7 @@ class Projector:
         return self._step(self._open_feed(group=True), timeout_ms)
 
     def _step(self, feed: Feed, timeout_ms: int) -> int:
-        with gc_pause.paused():  # see banku.gc_pause
+        with gc_pause.paused():  # see banku.application.gc_pause
             return self._apply_one_batch(feed, timeout_ms)
 
     def _apply_one_batch(self, feed: Feed, timeout_ms: int) -> int:
@@ -221,15 +222,15 @@ class Projector:
         feed.commit({p: nxt for p, (_, nxt) in batch.positions.items()})
         return batch.applied + batch.dead_letters
 
-    def _reveal_names(self, batch) -> None:  # noqa: ANN001 - a banku.projection.Batch
-        from .names import is_sealed
+    def _reveal_names(self, batch) -> None:  # noqa: ANN001 - a banku.domain.projection.Batch
+        from banku.domain.sealing import is_sealed
 
         sealed = [(a, name) for a, _, name in batch.opens if is_sealed(name)]
         if not sealed:
             return
         if self.names is None:
             return  # a view without a key store shows the ciphertext
-        from .diagnostics import redis_errors
+        from banku.diagnostics import redis_errors
 
         with redis_errors(self.settings):
             shown = self.names.reveal(sealed)

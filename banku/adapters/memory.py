@@ -16,11 +16,11 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import names
-from .errors import PositionConflict, ServiceUnavailable, ViewCorrupt
-from .model import BankAccount
-from .ports import Assignment, Record
-from .projection import Batch
+from banku.application.ports import Assignment, Record
+from banku.domain import sealing as names
+from banku.domain.ledger import BankAccount
+from banku.domain.projection import Batch
+from banku.errors import PositionConflict, ServiceUnavailable, ViewCorrupt
 
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -246,7 +246,8 @@ class MemoryView:
 
 
 class MemoryNameKeys:
-    """Name keys and forgotten accounts in dicts, with `banku.names.NameVault`'s rules."""
+    """Name keys and forgotten accounts in dicts, with `banku.adapters.redis.name_keys.NameVault`'s
+    rules."""
 
     def __init__(self, view: MemoryView) -> None:
         self.view = view

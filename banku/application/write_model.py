@@ -1,13 +1,14 @@
 """The write model: the ledger the command side decides with, folded from the log.
 
-CQRS has two models of the same bank. The *read model* (Redis, `banku.read_model`) answers
+CQRS has two models of the same bank. The *read model* (Redis, `banku.adapters.redis.view`) answers
 questions; the *write model* here is what a command is checked against. It is nothing but the
 fold of the events topic, kept up to date: before each decision it reads whatever anybody wrote
 since it last looked (read your own writes, and everyone else's). Records it wrote itself are
 already in the ledger and are skipped when they come back.
 
 `Bank` (direct mode) and the command handler (topic mode) both keep one. A cold start begins
-from the latest snapshot (`banku.snapshots`) and folds only the tail; after folding a long tail
+from the latest snapshot (`banku.application.snapshots`) and folds only the tail; after folding a
+long tail
 it leaves a new snapshot for the next one.
 """
 
@@ -16,11 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from . import defaults
-from .errors import EventDecodeError
-from .events import COMMAND_ID_HEADER, Event, decode
-from .model import Ledger, Receipt
-from .ports import EventLog
+from banku import defaults
+from banku.application.ports import EventLog
+from banku.domain.events import COMMAND_ID_HEADER, Event, decode
+from banku.domain.ledger import Ledger, Receipt
+from banku.errors import EventDecodeError
 
 log = logging.getLogger("banku.snapshots")
 
@@ -87,7 +88,7 @@ class WriteModel:
 
     # --- snapshots ---------------------------------------------------------------------------
     def _start_from_snapshot(self) -> None:
-        from .snapshots import SnapshotRefused, from_bytes
+        from banku.application.snapshots import SnapshotRefused, from_bytes
 
         self.started_from = "offset zero"
         value = self.log.latest_snapshot()
@@ -106,7 +107,7 @@ class WriteModel:
         """Leave the ledger and its positions where a cold start finds them. Only a ledger that
         is exactly the fold of the log up to its positions can be a snapshot: not while our own
         writes are still on their way back (a batch, an open transaction)."""
-        from .snapshots import to_bytes
+        from banku.application.snapshots import to_bytes
 
         if self._own or any(r.offset < 0 for r in self.ledger.commands.values()):
             return False

@@ -72,7 +72,7 @@ def make_certificates(directory: Path, hosts: list[str], days: int = SERVER_DAYS
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
 
-    from .stack.plan import private_dir, write_private
+    from banku.stack.plan import private_dir, write_private
 
     private_dir(directory)
     start = not_before or datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(

@@ -22,8 +22,8 @@ import json
 import logging
 from typing import Any
 
-from .events import decode, encode
-from .model import Ledger, Receipt
+from banku.domain.events import decode, encode
+from banku.domain.ledger import Ledger, Receipt
 
 log = logging.getLogger("banku.snapshots")
 

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from banku.errors import (
     AccountExists,
     AccountNotFound,
     InsufficientFunds,
@@ -31,8 +31,8 @@ from .errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .events import Event
-    from .model import Ledger
+    from banku.domain.events import Event
+    from banku.domain.ledger import Ledger
 
 MAX_AMOUNT = 2**63 - 1  # Redis HINCRBY works on signed 64-bit integers
 MAX_NAME_LENGTH = 100
@@ -118,9 +118,10 @@ def check_name(name: Any) -> str:
 
 
 def check_sealed_name(name: str) -> str:
-    """A name sealed for crypto-shredding (`banku.names`): only its shape can be checked; the
+    """A name sealed for crypto-shredding (`banku.domain.sealing`): only its shape can be checked;
+    the
     person's name inside was checked, as text, before it was sealed."""
-    from .names import well_sealed
+    from banku.domain.sealing import well_sealed
 
     if not well_sealed(name):
         raise InvalidName("The account name looks sealed (enc:v1:...) but is not a sealed name.")
@@ -151,7 +152,7 @@ def check_funds(account_id: str, balance: int, amount: int) -> None:
 
 
 def check_share_limit(ledger: Ledger, account_id: str, partition: int, delta: int) -> None:
-    """The view adds balances as 64-bit integers; see `banku.model.part_limit` for why the
+    """The view adds balances as 64-bit integers; see `banku.domain.ledger.part_limit` for why the
     limit applies to each partition's share of a balance rather than to the whole."""
     limit = ledger.limit
     if not -limit <= ledger.share(account_id, partition) + delta <= limit:
@@ -162,7 +163,7 @@ def check_share_limit(ledger: Ledger, account_id: str, partition: int, delta: in
 
 
 def check_new_account(account_id: Any, ledger: Ledger) -> None:
-    from .events import is_account_id
+    from banku.domain.events import is_account_id
 
     if not is_account_id(account_id):
         raise InvalidAccountId(
@@ -191,8 +192,8 @@ def decide(ledger: Ledger, event: Event, partition_of: Callable[[str], int]) -> 
     subclass of the first rule it breaks. ``partition_of(account_id)`` says which partition the
     event will be written to (its key's), needed for the 64-bit limit of the read model.
     """
-    from .events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent
-    from .names import is_sealed
+    from banku.domain.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent
+    from banku.domain.sealing import is_sealed
 
     if isinstance(event, CreateEvent):
         name = check_sealed_name(event.acc_name) if is_sealed(event.acc_name) \

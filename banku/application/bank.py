@@ -2,7 +2,8 @@
 
 Events are facts; commands can be refused. The Go original wrote every command to Kafka and let
 the consumer reject some of them later, so a refused withdraw stayed in the log as a
-"WithdrawEvent". Here the rules (`banku.rules.decide`) run *before* anything is written, against
+"WithdrawEvent". Here the rules (`banku.domain.rules.decide`) run *before* anything is written,
+against
 a ledger folded from the topic itself, and a refused command writes nothing.
 
 The ledger is caught up from the topic before each command, so the `Bank` sees what other
@@ -12,7 +13,8 @@ Every command carries an idempotency key (``command_id``, made up when not given
 header. A command whose id is already in the log writes nothing new and returns the first
 outcome: a caller may retry after a timeout without paying twice.
 
-With ``BANKU_COMMANDS=topic`` the decision moves to the command handler (`banku.handler`): one
+With ``BANKU_COMMANDS=topic`` the decision moves to the command handler
+(`banku.adapters.kafka.handler`): one
 writer per account, so two `Bank`s can no longer both pass the same funds check.
 """
 
@@ -24,10 +26,12 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from . import gc_pause, rules
-from .config import Settings
-from .errors import ServiceUnavailable
-from .events import (
+from banku.application import gc_pause
+from banku.application.ports import EventLog, NameKeys, Sent, ViewStore
+from banku.application.write_model import WriteModel
+from banku.config import Settings
+from banku.domain import rules
+from banku.domain.events import (
     CreateEvent,
     DepositEvent,
     Event,
@@ -37,9 +41,8 @@ from .events import (
     headers_for,
     key_of,
 )
-from .model import BankAccount, Ledger, Receipt
-from .ports import EventLog, NameKeys, Sent, ViewStore
-from .write_model import WriteModel
+from banku.domain.ledger import BankAccount, Ledger, Receipt
+from banku.errors import ServiceUnavailable
 
 __all__ = ["Bank", "Receipt"]
 
@@ -64,7 +67,7 @@ class Bank:
                  view: ViewStore | None = None) -> None:
         self.settings = settings or Settings.from_env()
         if log is None:
-            from .kafka_log import KafkaEventLog
+            from banku.adapters.kafka.event_log import KafkaEventLog
 
             log = KafkaEventLog(self.settings)
         self.log: EventLog = log
@@ -96,7 +99,7 @@ class Bank:
         account_id = str(uuid.uuid5(_ACCOUNT_IDS, command_id) if command_id else uuid.uuid4())
         if self.settings.encrypt_names:
             # The person's name is checked as text, then sealed: only ciphertext reaches Kafka.
-            from .diagnostics import redis_errors
+            from banku.diagnostics import redis_errors
 
             with redis_errors(self.settings):
                 name = self.names.seal(account_id, rules.check_name(name))
@@ -154,9 +157,9 @@ class Bank:
     def _new_command_id(self) -> str:
         return f"{self._id_prefix}-{next(self._id_count)}"
 
-    def _handler_client(self):  # noqa: ANN202 - a banku.command_topic.HandlerClient
+    def _handler_client(self):  # noqa: ANN202 - a banku.adapters.kafka.command_transport.HandlerClient
         if self._handler is None:
-            from .command_topic import HandlerClient
+            from banku.adapters.kafka.command_transport import HandlerClient
 
             self._handler = self._held["handler"] = HandlerClient(self.settings)
         return self._handler
@@ -165,7 +168,7 @@ class Bank:
     @property
     def view(self) -> ViewStore:
         if self._view is None:
-            from .read_model import ReadModel
+            from banku.adapters.redis.view import ReadModel
 
             self._view = self._held["view"] = ReadModel(self.settings)
         return self._view
@@ -205,7 +208,7 @@ class Bank:
             return
         self._catch_up()
         self._pending = []
-        with gc_pause.paused():  # see banku.gc_pause
+        with gc_pause.paused():  # see banku.application.gc_pause
             try:
                 yield receipts
             finally:

@@ -19,10 +19,10 @@ from kafka.errors import (
 )
 from kafka.partitioner.default import murmur2
 
-from . import defaults
-from .config import PARTITIONS, Settings
-from .diagnostics import kafka_errors, not_allowed
-from .errors import ServiceUnavailable
+from banku import defaults
+from banku.config import PARTITIONS, Settings
+from banku.diagnostics import kafka_errors, not_allowed
+from banku.errors import ServiceUnavailable
 
 TOPIC_AUTHORIZATION_FAILED = 29  # Kafka's error code: an ACL hides this topic from this user
 # The log is the source of truth: an event-sourced topic keeps its records forever.

@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from .config import Settings
-from .diagnostics import redis_errors
-from .errors import PositionConflict, ServiceUnavailable, ViewCorrupt
-from .model import BankAccount
-from .projection import Batch
+from banku.config import Settings
+from banku.diagnostics import redis_errors
+from banku.domain.ledger import BankAccount
+from banku.domain.projection import Batch
+from banku.errors import PositionConflict, ServiceUnavailable, ViewCorrupt
 
 if TYPE_CHECKING:
-    from .names import NameVault
+    from banku.adapters.redis.name_keys import NameVault
 
 # The projector's atomic step. Invariant: it writes everything or nothing. Redis does not roll a
 # script back when a command fails half-way, so the script first checks everything that could
@@ -248,7 +248,7 @@ class ReadModel:
 
     def name_keys(self) -> NameVault:
         """The keys of sealed names (crypto-shredding), in this view's Redis."""
-        from .names import NameVault
+        from banku.adapters.redis.name_keys import NameVault
 
         return NameVault(self.redis, self.prefix)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from . import defaults, errors, gc_pause
-from .config import HANDLER_GROUP, Settings
-from .errors import BankuError, CommandRejected, ServiceUnavailable
-from .events import (
+from banku import defaults, errors
+from banku.application import gc_pause
+from banku.config import HANDLER_GROUP, Settings
+from banku.domain.events import (
     COMMAND_ID_HEADER,
     CreateEvent,
     DepositEvent,
@@ -32,7 +32,8 @@ from .events import (
     WithdrawEvent,
     event_of,
 )
-from .model import Receipt
+from banku.domain.ledger import Receipt
+from banku.errors import BankuError, CommandRejected, ServiceUnavailable
 
 # command Type -> the event it asks for
 COMMAND_TYPES = {"Open": CreateEvent, "Deposit": DepositEvent, "Withdraw": WithdrawEvent,
@@ -82,7 +83,7 @@ def handler_members(settings: Settings) -> int | None:
     """How many members the handlers' group has now (None: the coordinator did not say)."""
     from kafka.errors import KafkaError
 
-    from .kafka_io import admin_client
+    from banku.adapters.kafka.clients import admin_client
 
     group = settings.group_id(HANDLER_GROUP)
     try:
@@ -137,7 +138,12 @@ class HandlerClient:
     """Sends commands to the handler and waits for their outcomes."""
 
     def __init__(self, settings: Settings, timeout: float = defaults.OUTCOME_TIMEOUT_S) -> None:
-        from .kafka_io import ensure_topic, make_producer, make_reader, partitions_of
+        from banku.adapters.kafka.clients import (
+            ensure_topic,
+            make_producer,
+            make_reader,
+            partitions_of,
+        )
 
         self.settings, self.timeout = settings, timeout
         for topic in (settings.commands_topic, settings.outcomes_topic):
@@ -164,12 +170,12 @@ class HandlerClient:
         """Send every command, then collect every outcome (a receipt, or the refusal)."""
         from kafka.errors import KafkaError
 
-        from .diagnostics import kafka_errors
+        from banku.diagnostics import kafka_errors
 
         wanted = {cid for _, cid, _ in commands}
         try:
             with kafka_errors(self.settings, f"topic {self.settings.commands_topic}"), \
-                    gc_pause.paused():  # see banku.gc_pause
+                    gc_pause.paused():  # see banku.application.gc_pause
                 futures = [self._producer.send(
                     self.settings.commands_topic, key=event.acc_id.encode()
                     if isinstance(event.acc_id, str) else None,

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-from . import rules
-from .errors import CommandRejected, EventDecodeError
+from banku.domain import rules
+from banku.errors import CommandRejected, EventDecodeError
 
 # An account id is a UUID in its canonical text form (the Go original used uuid4 strings). The
 # shape is a rule, not a convenience: an id can then never be the name of one of the projector's
@@ -245,7 +245,7 @@ def event_of(data: Any) -> Event:
         name = data.get("AccName", _MISSING)
         if name is _MISSING:
             raise EventDecodeError("CreateEvent has no AccName field")
-        if type(name) is str and name.startswith("enc:v1:"):  # sealed (banku.names)
+        if type(name) is str and name.startswith("enc:v1:"):  # sealed (banku.domain.sealing)
             return CreateEvent(acc_id, _checked(rules.check_sealed_name, name, "AccName"))
         return CreateEvent(acc_id, _checked(rules.check_name, name, "AccName"))
     raise EventDecodeError(f"unknown event Type {kind!r} (expected one of {EVENT_TYPES})")

@@ -18,14 +18,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import defaults
-from .config import DEFAULT_GROUP, ENV_FILE_VAR, Settings
-from .errors import BankuError
+from banku import defaults
+from banku.config import DEFAULT_GROUP, ENV_FILE_VAR, Settings
+from banku.errors import BankuError
 
 
 # --- helpers ---------------------------------------------------------------------------------
 def _bank(settings: Settings):  # noqa: ANN202
-    from .commands import Bank
+    from banku.application.bank import Bank
 
     return Bank(settings)
 
@@ -35,7 +35,7 @@ def _landed(receipt) -> str:  # noqa: ANN001
 
 
 def _amount(text: str) -> int:
-    from .rules import parse_amount
+    from banku.domain.rules import parse_amount
 
     return parse_amount(text)
 
@@ -73,7 +73,7 @@ def _log_to_stderr(as_json: bool) -> None:
 
 # --- commands ----------------------------------------------------------------------------------
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
-    from . import stack
+    from banku import stack
 
     if args.action == "up":
         stack.up(settings, brokers=args.brokers, tls=args.tls)
@@ -125,7 +125,7 @@ def _transfer(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _balances(args: argparse.Namespace, settings: Settings) -> int:
-    from .read_model import ReadModel
+    from banku.adapters.redis.view import ReadModel
 
     with ReadModel(settings) as view:
         accounts = view.accounts()
@@ -143,7 +143,7 @@ def _balances(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _project(args: argparse.Namespace, settings: Settings) -> int:
-    from .projector import Projector
+    from banku.application.projector import Projector
 
     _log_to_stderr(args.log_json)
     projector = Projector(
@@ -168,7 +168,7 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _handler(args: argparse.Namespace, settings: Settings) -> int:
-    from .handler import CommandHandler
+    from banku.adapters.kafka.handler import CommandHandler
 
     _log_to_stderr(args.log_json)
     handler = CommandHandler(settings, client_id=args.client_id,
@@ -185,9 +185,9 @@ def _handler(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
-    from .diagnostics import redis_errors
-    from .names import NO_HISTORY, REWRITING
-    from .read_model import ReadModel
+    from banku.adapters.redis.view import ReadModel
+    from banku.diagnostics import redis_errors
+    from banku.domain.sealing import NO_HISTORY, REWRITING
 
     with ReadModel(settings) as view, redis_errors(settings):
         history = view.name_keys().forget(args.id, view.account_key(args.id))
@@ -214,7 +214,7 @@ def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from .projector import Projector
+    from banku.application.projector import Projector
 
     with Projector(settings, group_id=args.group) as projector:
         count = projector.replay(timeout=args.timeout, progress=sys.stderr.isatty())
@@ -223,14 +223,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
-    from .console import run_console
+    from banku.cli.console import run_console
 
     with _bank(settings) as bank:
         return run_console(bank, sys.stdin, sys.stdout)
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab.sample import DEFAULT_SAMPLE, load_file
+    from banku.lab.sample import DEFAULT_SAMPLE, load_file
 
     path = Path(args.path) if args.path else DEFAULT_SAMPLE
     with _bank(settings) as bank:
@@ -240,7 +240,7 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reset(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab import workshop
+    from banku.lab import workshop
 
     scope = ("ALL namespaces" if args.all_namespaces
              else f"namespace {settings.namespace or '(default)'}")
@@ -262,7 +262,7 @@ def _reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab.doctor import report, run_checks
+    from banku.lab.doctor import report, run_checks
 
     checks = run_checks(settings)
     if args.json:
@@ -274,7 +274,7 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _workshop(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab import room
+    from banku.lab import room
 
     if args.action == "status":
         return _workshop_status(args, settings)
@@ -294,7 +294,7 @@ def _workshop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _workshop_status(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab import room, room_status
+    from banku.lab import room, room_status
 
     found = room.status(settings)
     if found is None:
@@ -320,7 +320,7 @@ def _letter_json(letter: dict[str, object]) -> dict[str, object]:
 
 
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
-    from .lab.workshop import dead_letters
+    from banku.lab.workshop import dead_letters
 
     topic = settings.commands_dlq_topic if args.commands else settings.dlq_topic
     letters = dead_letters(settings, topic)

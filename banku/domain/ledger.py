@@ -17,9 +17,9 @@ from collections import OrderedDict
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .config import PARTITIONS
-from .defaults import COMMAND_ID_WINDOW
-from .events import CreateEvent, Event, balance_changes, encode
+from banku.config import PARTITIONS
+from banku.defaults import COMMAND_ID_WINDOW
+from banku.domain.events import CreateEvent, Event, balance_changes, encode
 
 INT64_MAX = 2**63 - 1
 _LIMITS: dict[int, int] = {}  # partitions -> part_limit, computed once

@@ -15,11 +15,8 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from . import defaults
-from .config import Settings
-from .diagnostics import explain_kafka, kafka_down, kafka_errors
-from .errors import ServiceUnavailable
-from .kafka_io import (
+from banku import defaults
+from banku.adapters.kafka.clients import (
     PartitionMap,
     ensure_topic,
     make_producer,
@@ -28,7 +25,10 @@ from .kafka_io import (
     read_to_end,
     refuse_if_not_allowed,
 )
-from .ports import Assignment, Record
+from banku.application.ports import Assignment, Record
+from banku.config import Settings
+from banku.diagnostics import explain_kafka, kafka_down, kafka_errors
+from banku.errors import ServiceUnavailable
 
 
 class _Sent:
@@ -153,7 +153,7 @@ class KafkaEventLog:
             return found
 
     def save_snapshot(self, value: bytes) -> None:
-        from .kafka_io import COMPACTED_CONFIG
+        from banku.adapters.kafka.clients import COMPACTED_CONFIG
 
         self._ready()
         topic = self.settings.snapshots_topic

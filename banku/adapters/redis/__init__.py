@@ -1,0 +1,1 @@
+"""Redis adapters: the view with its all-or-nothing step, and the name keys."""
