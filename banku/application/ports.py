@@ -100,6 +100,10 @@ class Feed(Protocol):
 
     def end_offsets(self) -> dict[int, int]: ...
 
+    def coordinator_silent_for(self) -> float:
+        """Seconds since the group's coordinator last answered (0 for a feed outside a group):
+        a member silent for several sessions rejoins rather than wait to be told."""
+
     def close(self) -> None: ...
 
 

@@ -338,8 +338,8 @@ class Projector:
         feed = self._feed
         limit = max(defaults.STRANDED_SESSIONS * self.session_timeout_ms / 1000,
                     defaults.STRANDED_MIN_S)
-        silent = getattr(feed, "coordinator_silent_for", lambda: 0.0)()
-        if feed is not None and silent > limit:
+        silent = feed.coordinator_silent_for() if feed is not None else 0.0
+        if silent > limit:
             log.warning("no word from the group coordinator for %.0fs; rejoining the group",
                         limit, extra={"event": "rejoin"})
             self._close_feed()

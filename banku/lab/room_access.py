@@ -26,10 +26,11 @@ def new_password() -> str:
 class Login:
     kafka: str
     redis: str
+    hub: str = ""  # the JupyterHub login's (banku workshop up --hub); "" in rooms made before
 
     @classmethod
     def new(cls) -> Login:
-        return cls(new_password(), new_password())
+        return cls(new_password(), new_password(), new_password())
 
 
 # The Redis commands the kit needs (the view, its Lua step, resets of one's own namespace), and
@@ -183,7 +184,7 @@ def set_quotas(admin, names: list[str]) -> None:  # noqa: ANN001 - a KafkaAdminC
     """`LEARNER_QUOTAS` on each of these users, in one AlterClientQuotas request.
 
     kafka-python has the request but no admin method for it: it is sent through the admin
-    client's connection, as `banku.adapters.kafka.clients` sends its metadata requests.
+    client's connection (`banku.adapters.kafka.compat.admin_request`).
     """
     from kafka.protocol.admin import AlterClientQuotasRequest
 
@@ -197,10 +198,9 @@ def set_quotas(admin, names: list[str]) -> None:  # noqa: ANN001 - a KafkaAdminC
                  for name in names],
         validate_only=False)
 
-    async def send():  # noqa: ANN202
-        return await admin._manager.send(request)
+    from banku.adapters.kafka.compat import admin_request
 
-    answer = admin._manager.run(send)
+    answer = admin_request(admin, request)
     failed = {e.entity[0].entity_name: e.error_message or e.error_code
               for e in answer.entries if e.error_code}
     if failed:

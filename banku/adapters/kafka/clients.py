@@ -20,6 +20,7 @@ from kafka.errors import (
 from kafka.partitioner.default import murmur2
 
 from banku import defaults
+from banku.adapters.kafka import compat
 from banku.config import PARTITIONS, Settings
 from banku.diagnostics import kafka_errors, not_allowed
 from banku.errors import ServiceUnavailable
@@ -88,11 +89,7 @@ def _ready_on(admin: KafkaAdminClient, topic: str, node: int | None) -> bool:
 
         request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
                                   allow_auto_topic_creation=False)
-
-        async def ask() -> dict:
-            return (await admin._manager.send(request, node_id=node)).to_dict()
-
-        (described,) = admin._manager.run(ask)["topics"]
+        (described,) = compat.admin_request(admin, request, node_id=node).to_dict()["topics"]
     if described.get("error_code") == TOPIC_AUTHORIZATION_FAILED:
         raise TopicAuthorizationFailedError(topic)  # someone else's topic: no point waiting
     parts = described.get("partitions") or []

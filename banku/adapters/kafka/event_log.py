@@ -8,7 +8,6 @@ partition without joining any group (a one-shot catch-up: `run_until_caught_up`,
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -16,6 +15,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from banku import defaults
+from banku.adapters.kafka import compat
 from banku.adapters.kafka.clients import (
     PartitionMap,
     ensure_topic,
@@ -77,7 +77,7 @@ class KafkaEventLog:
             self._partitions = PartitionMap(count)
             # Known now, from the metadata that named the partitions (the reader forgets it
             # once it is assigned to another topic).
-            self._topic_id = str(self._reader._client.cluster.topic_id(self.topic) or "")
+            self._topic_id = compat.topic_id(self._reader, self.topic)
         return self._partitions
 
     @property
@@ -232,12 +232,7 @@ class KafkaFeed:
 
     def coordinator_silent_for(self) -> float:
         """Seconds since the group coordinator last answered a heartbeat (0 outside a group)."""
-        heartbeat = getattr(getattr(self.consumer, "_coordinator", None), "heartbeat", None)
-        if heartbeat is None or not self.consumer.subscription():
-            return 0.0
-        last = max(getattr(heartbeat, "last_receive", 0.0),
-                   getattr(heartbeat, "last_reset", 0.0))
-        return time.monotonic() - last
+        return compat.coordinator_silent_for(self.consumer)
 
     def close(self) -> None:
         try:

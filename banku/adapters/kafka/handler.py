@@ -36,6 +36,7 @@ from kafka import errors as kafka_errors_module
 from kafka.structs import OffsetAndMetadata
 
 from banku import defaults
+from banku.adapters.kafka import compat
 from banku.adapters.kafka.clients import (
     ensure_topic,
     make_producer,
@@ -63,32 +64,8 @@ from banku.errors import BankuError, CommandRejected, ServiceUnavailable
 log = logging.getLogger("banku.handler")
 
 
-def _fence_zombies_for_good() -> None:
-    """A fenced producer must stay fenced.
-
-    kafka-python 3.0.12 treats INVALID_PRODUCER_EPOCH on a transactional send as recoverable and
-    asks for a new epoch with its old producer id, which makes the broker abort the *new*
-    owner's open transaction. The Java client treats it as fatal; so do we.
-    """
-    from kafka.producer.transaction_manager import TransactionManager
-
-    original = TransactionManager.classify_batch_error
-    if getattr(original, "_banku", False):
-        return
-    fatal = (kafka_errors_module.InvalidProducerEpochError,
-             kafka_errors_module.ProducerFencedError)
-
-    def classify_batch_error(self, error, batch, log_start_offset=-1):  # noqa: ANN001, ANN202
-        kind = error if isinstance(error, type) else type(error)
-        if self.is_transactional() and kind in fatal:
-            return self.ERROR_CLASS_FATAL
-        return original(self, error, batch, log_start_offset)
-
-    classify_batch_error._banku = True  # type: ignore[attr-defined]
-    TransactionManager.classify_batch_error = classify_batch_error
-
-
-_fence_zombies_for_good()
+# A fenced producer must stay fenced (kafka-python would let it ask for a new epoch).
+compat.fence_zombies_for_good()
 
 
 class Fenced(BankuError):
