@@ -1,14 +1,9 @@
 """Banku: event sourcing and CQRS with Apache Kafka and Redis, a teaching kit.
 
-The layers, from the inside out:
-
-* the bank, pure: `events`, `rules` (one `decide`), `model` (the ledger and its fold),
-  `projection` (the projector's state machine), `ports` (what the bank needs from a log and a
-  view) and `memory` (in-memory adapters for unit tests);
-* its adapters and services: `kafka_io`, `kafka_log`, `read_model` (Redis), `diagnostics`,
-  `commands` (`Bank`), `projector`, `handler`, `snapshots`, `names`, `history`;
-* the lab: `banku.stack` (Kafka and Redis as local processes) and `banku.lab` (brokers, doctor,
-  workshop, sample log); the notebooks' helpers in `banku.lessons`.
+The package is layered (domain, application, adapters, one composition root, then the entry
+points); ARCHITECTURE.md is the one map of it. The public API is re-exported here:
+``from banku import Settings, Bank, Projector, BankAccount, CommandRejected`` and the refusal
+classes, and ``banku.history``.
 
 Heavy modules (pandas through `history`, the lab) are imported only when first used, so
 ``banku --help`` and ``import banku`` stay quick.
