@@ -1,0 +1,143 @@
+"""The checks of notebooks 03-05: each passes on its solution, and on the stub as handed out and
+on a plausible mistake it prints one line with its hint and returns False (no servers here;
+the checks that need Kafka are run against a stack in tests/test_checks_kafka.py)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from banku import history
+from banku.lab import sample
+from banku.lessons.checks import nb03
+
+TYPES = {"CreateEvent": 0, "DepositEvent": 1, "WithdrawEvent": -1, "TransferEvent": -1}
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("your code here")
+
+
+def answered(capsys, verdict: bool, *fragments: str) -> str:
+    """The check's one line; it must say each fragment."""
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1, line
+    for fragment in fragments:
+        assert fragment in line, line
+    assert "Traceback" not in line
+    return line
+
+
+@pytest.fixture(scope="module")
+def recorded() -> pd.DataFrame:
+    return history.events_frame(sample.read())
+
+
+# --- notebook 03: the solutions, as the notebook has them -----------------------------------------
+def balances_at(df, when):
+    upto = df[df["timestamp"] <= pd.Timestamp(when, tz="UTC")]
+    sign = upto["type"].map(TYPES).astype("int64")
+    own = (sign * upto["amount"]).groupby(upto["account"]).sum()
+    received = upto[upto["type"] == "TransferEvent"].groupby("target")["amount"].sum()
+    return own.add(received, fill_value=0).astype("int64")
+
+
+def balance_history(df, account):
+    mine = df[(df["account"] == account) | (df["target"] == account)]
+    sign = mine["type"].map(TYPES).astype("int64").where(mine["account"] == account, 1)
+    return (sign * mine["amount"]).cumsum().set_axis(mine["timestamp"])
+
+
+def best_day(df):
+    change = (df["amount"].where(df["type"] == "DepositEvent", 0)
+              - df["amount"].where(df["type"] == "WithdrawEvent", 0))
+    at_end_of = change.groupby(df["timestamp"].dt.date).sum().cumsum()
+    return str(at_end_of.idxmax()), int(at_end_of.max())
+
+
+def test_03_the_solutions_pass_on_the_small_and_the_recorded_log(capsys, recorded):
+    assert nb03.check_balances_at(balances_at, recorded) is True
+    answered(capsys, True, "✔")
+    assert nb03.check_balance_history(balance_history, recorded) is True
+    answered(capsys, True, "✔")
+    assert nb03.check_best_day(best_day, recorded) is True
+    answered(capsys, True, "✔")
+
+
+@pytest.mark.parametrize("checker", [nb03.check_balances_at, nb03.check_balance_history,
+                                     nb03.check_best_day])
+def test_03_the_stubs_get_their_hint(capsys, checker):
+    assert checker(stub) is False
+    answered(capsys, False, "✘ Not written yet", "Hint:")
+
+
+def test_03_balances_without_the_transfers_in(capsys):
+    def forgot_the_target(df, when):
+        upto = df[df["timestamp"] <= pd.Timestamp(when, tz="UTC")]
+        return (upto["type"].map(TYPES).astype("int64") * upto["amount"]).groupby(
+            upto["account"]).sum()
+
+    assert nb03.check_balances_at(forgot_the_target) is False
+    answered(capsys, False, "lacks the 3000 cents", "target")
+
+
+def test_03_balances_before_the_moment_not_at_it(capsys):
+    def strictly_before(df, when):
+        return balances_at(df[df["timestamp"] < pd.Timestamp(when, tz="UTC")], "2100-01-01")
+
+    assert nb03.check_balances_at(strictly_before) is False
+    answered(capsys, False, "exactly then", "<=")
+
+
+def test_03_balances_as_floats(capsys):
+    assert nb03.check_balances_at(lambda df, when: balances_at(df, when) / 1) is False
+    answered(capsys, False, "float64", "integer cents")
+
+
+def test_03_history_of_movements_not_balances(capsys):
+    def no_running_total(df, account):
+        mine = df[(df["account"] == account) | (df["target"] == account)]
+        sign = mine["type"].map(TYPES).astype("int64").where(mine["account"] == account, 1)
+        return (sign * mine["amount"]).set_axis(mine["timestamp"])
+
+    assert nb03.check_balance_history(no_running_total) is False
+    answered(capsys, False, "single movements", "cumsum")
+
+
+def test_03_history_without_the_money_received(capsys):
+    def own_rows_only(df, account):
+        mine = df[df["account"] == account]
+        return (mine["type"].map(TYPES).astype("int64") * mine["amount"]).cumsum().set_axis(
+            mine["timestamp"])
+
+    assert nb03.check_balance_history(own_rows_only) is False
+    answered(capsys, False, "'target'")
+
+
+def test_03_best_day_counting_transfers_as_money_leaving(capsys):
+    def transfers_leave(df):
+        change = df["amount"].where(df["type"] == "DepositEvent", 0) - df["amount"].where(
+            df["type"].isin(["WithdrawEvent", "TransferEvent"]), 0)
+        at_end_of = change.groupby(df["timestamp"].dt.date).sum().cumsum()
+        return str(at_end_of.idxmax()), int(at_end_of.max())
+
+    assert nb03.check_best_day(transfers_leave) is False
+    answered(capsys, False, "transfer", "total does not change")
+
+
+def test_03_best_day_without_the_running_total(capsys):
+    def busiest_day(df):
+        change = (df["amount"].where(df["type"] == "DepositEvent", 0)
+                  - df["amount"].where(df["type"] == "WithdrawEvent", 0))
+        per_day = change.groupby(df["timestamp"].dt.date).sum()
+        return str(per_day.idxmax()), int(per_day.max())
+
+    assert nb03.check_best_day(busiest_day) is False
+    answered(capsys, False, "coming in", "cumsum")
+
+
+def test_03_the_check_agrees_with_the_kit_on_the_recorded_log(recorded):
+    """The checks' plain loops and banku.history: two roads, one answer."""
+    when = "2026-01-30 12:00"
+    assert nb03._fold(recorded, when) == history.balances_at(recorded, when).to_dict()
+    assert nb03._best_day_right(recorded) == ("2026-02-06", 23_849_576)
