@@ -1,13 +1,16 @@
 """For authors and instructors: re-execute the notebooks in place, build the learner edition.
 
     python -m banku.lessons.authoring execute [NOTEBOOK ...]   # after a change that alters outputs
-    python -m banku.lessons.authoring learner [--out DIR]      # solutions removed, outputs cleared
+    python -m banku.lessons.authoring learner [--out DIR] [--keep-edited]  # what ./kit lab serves
     python -m banku.lessons.authoring normalise [--check] [NOTEBOOK ...]  # metadata only, no kernel
+    python -m banku.lessons.authoring timetable [--check]     # README's and guide's tables
 
-Exercise solutions live in cells tagged ``solution`` (collapsed in JupyterLab). The learner
-edition drops those cells, so the learner copy has the exercise and not the answer. Every cell
-tagged ``exercise`` must be followed by a ``solution`` cell (before the next exercise); a
-notebook that breaks this rule stops the build with the reason.
+Every exercise is three code cells: the stub the learner fills (tagged ``exercise``), the same
+solved (``solution``, collapsed in JupyterLab) and one call that answers it (``check``, from
+`banku.lessons.checks`). The learner edition drops the solutions and every stored output, so
+the learner copy has the exercise and not the answer; a notebook that breaks the pattern stops
+the build with the reason. Each notebook's time lives in its metadata (``banku.minutes``);
+``timetable`` writes the README's and the instructor guide's tables from it.
 
 Both write notebooks that review well (`normalise`): no execution timestamps, widget ids derived
 from the notebook and the cell instead of random ones, PNGs without the encoder's text chunks,
@@ -22,6 +25,7 @@ import base64
 import copy
 import hashlib
 import html
+import json
 import re
 import shutil
 import struct
@@ -33,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
+CHECK_TAG = "check"
 
 
 class AuthoringError(ValueError):
@@ -44,35 +49,51 @@ def tags(cell) -> list[str]:  # noqa: ANN001 - an nbformat cell (a dict)
 
 
 def check_exercises(nb, name: str = "notebook") -> int:  # noqa: ANN001 - an nbformat notebook
-    """Raise `AuthoringError` unless every exercise cell has a solution cell after it.
+    """Raise `AuthoringError` unless every exercise cell has a solution, then a check, after it.
 
-    A solution belongs to the nearest exercise before it, so each exercise needs a solution
-    cell before the next exercise (or the end of the notebook). A cell cannot be both: the
-    learner edition would drop the exercise with its solution. Returns the number of exercises.
+    The pattern of every exercise: a code cell tagged ``exercise`` (the stub the learner fills),
+    a code cell tagged ``solution`` (the same, solved; the learner edition drops it), then a code
+    cell tagged ``check`` (one call that answers the learner), all before the next exercise. A
+    cell cannot be two of these: the learner edition would drop the exercise with its solution.
+    Returns the number of exercises.
     """
     problems: list[str] = []
-    open_exercise: int | None = None
+    open_exercise: int | None = None  # the exercise still waiting for its solution or check
+    solved = False
     exercises = 0
+
+    def unfinished(index: int) -> str:
+        missing = "check cell after its solution" if solved else "solution cell"
+        return f"the exercise in cell {index} has no {missing}"
+
     for index, cell in enumerate(nb.cells):
-        cell_tags = tags(cell)
-        if EXERCISE_TAG in cell_tags and SOLUTION_TAG in cell_tags:
-            problems.append(f"cell {index} is tagged both {EXERCISE_TAG!r} and {SOLUTION_TAG!r}")
+        cell_tags = [t for t in tags(cell) if t in (EXERCISE_TAG, SOLUTION_TAG, CHECK_TAG)]
+        if len(cell_tags) > 1:
+            problems.append(f"cell {index} is tagged both {cell_tags[0]!r} and {cell_tags[1]!r}")
             continue
         if EXERCISE_TAG in cell_tags:
             if open_exercise is not None:
-                problems.append(f"the exercise in cell {open_exercise} has no solution cell")
-            open_exercise = index
+                problems.append(unfinished(open_exercise))
+            open_exercise, solved = index, False
             exercises += 1
-        elif SOLUTION_TAG in cell_tags:
+        elif SOLUTION_TAG in cell_tags and open_exercise is not None:
+            solved = True
+        elif CHECK_TAG in cell_tags and open_exercise is not None and solved:
             open_exercise = None
     if open_exercise is not None:
-        problems.append(f"the exercise in cell {open_exercise} has no solution cell")
+        problems.append(unfinished(open_exercise))
     if problems:
         raise AuthoringError(
             f"{name}: " + "; ".join(problems)
-            + f" (put a code cell tagged {SOLUTION_TAG!r} after each exercise)"
+            + f" (after each exercise: a code cell tagged {SOLUTION_TAG!r}, then one tagged"
+            f" {CHECK_TAG!r})"
         )
     return exercises
+
+
+def prose_words(nb) -> int:  # noqa: ANN001 - an nbformat notebook
+    """Words of prose a learner reads: the markdown cells (code, outputs and solutions aside)."""
+    return sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
 
 
 def notebook_paths(names: list[str] | None = None) -> list[Path]:
@@ -318,14 +339,22 @@ def finish_progress_bars(nb) -> int:  # noqa: ANN001 - an nbformat notebook
     return finished
 
 
-def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
-    """Copy the notebooks without solution cells and without outputs into ``out``.
+BUILD_RECORD = ".banku-build.json"  # what the last build wrote: file name -> sha256
 
-    Normalised like the executed notebooks (`normalise`): with the outputs gone, the widget
-    state goes too, and no cell keeps the time it last ran.
+
+def learner_edition(out: Path, paths: list[Path] | None = None,
+                    keep_edited: bool = False) -> list[Path]:
+    """Write the learner edition of the notebooks into ``out/notebooks``; the files written.
+
+    Each notebook without its solution cells and without any stored output (so no exercise or
+    check cell shows an answer), normalised like the executed notebooks (`normalise`): with the
+    outputs gone, the widget state goes too, and no cell keeps the time it last ran. The sample
+    data, the glossary and the pictures the notebooks show come along.
 
     Every notebook is checked first (`check_exercises`), so a broken one stops the build
-    before anything is written.
+    before anything is written. Without ``keep_edited`` the folder is built from scratch; with
+    it (``./kit lab``), a notebook the learner changed since the last build is left as it is
+    (`edited_notebooks`), and every other one is written fresh from ``notebooks/``.
     """
     import nbformat
 
@@ -335,26 +364,173 @@ def learner_edition(out: Path, paths: list[Path] | None = None) -> list[Path]:
         nb = nbformat.read(path, as_version=4)
         check_exercises(nb, path.name)
         notebooks.append((path, nb))
-    if out.exists():
+    kept = edited_notebooks(out) if keep_edited else set()
+    if out.exists() and not keep_edited:
         shutil.rmtree(out)
-    (out / "notebooks").mkdir(parents=True)
+    folder = out / "notebooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = _build_record(out) if keep_edited else {}
+    for name in sorted(set(record) - {path.name for path, _ in notebooks} - kept):
+        (folder / name).unlink(missing_ok=True)  # a notebook the kit no longer has (renamed)
+        del record[name]
     written = []
     for path, nb in notebooks:
+        if path.name in kept:
+            continue
         nb.cells = [c for c in nb.cells if SOLUTION_TAG not in tags(c)]
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
         normalise(nb, path.stem)
-        target = out / "notebooks" / path.name
+        target = folder / path.name
         nbformat.write(nb, target)
+        record[path.name] = _sha256(target)
         written.append(target)
+    (out / BUILD_RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     for extra in ("data",):
         if (ROOT / extra).exists():
-            shutil.copytree(ROOT / extra, out / extra)
+            shutil.copytree(ROOT / extra, out / extra, dirs_exist_ok=True)
     for page in NOTEBOOKS.glob("*.md"):  # the glossary the notebooks link to
-        shutil.copy(page, out / "notebooks" / page.name)
+        shutil.copy(page, folder / page.name)
+    if (NOTEBOOKS / PICTURES).is_dir():  # the diagrams the lessons embed
+        shutil.copytree(NOTEBOOKS / PICTURES, folder / PICTURES, dirs_exist_ok=True)
     return written
+
+
+PICTURES = "images"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _build_record(out: Path) -> dict[str, str]:
+    try:
+        record = json.loads((out / BUILD_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def edited_notebooks(out: Path) -> set[str]:
+    """Notebooks of a learner edition that differ from what its last build wrote: the learner's
+    work (an answered exercise, a note), which a rebuild must not overwrite."""
+    record = _build_record(out)
+    folder = out / "notebooks"
+    if not folder.is_dir():
+        return set()
+    return {path.name for path in folder.glob("*.ipynb")
+            if record.get(path.name) != _sha256(path)}
+
+
+# --- the timetable: each notebook's minutes, in its metadata, are the one source -------------
+README = ROOT / "README.md"
+GUIDE = ROOT / "instructors" / "README.md"
+TIMETABLE_MARKERS = ("<!-- timetable:start (python -m banku.lessons.authoring timetable) -->",
+                     "<!-- timetable:end -->")
+OBJECTIVES_MARKERS = ("<!-- objectives:start (python -m banku.lessons.authoring timetable) -->",
+                      "<!-- objectives:end -->")
+_NOTEBOOK_NAME = re.compile(r"\b(\d\d_[a-z0-9_]+)")
+
+
+def lesson_facts(nb, name: str) -> dict:  # noqa: ANN001 - an nbformat notebook
+    """What the timetable says of a notebook: its title, its minutes (``metadata.banku.minutes``,
+    the one place a notebook's time is written), its exercises and words of prose.
+
+    Optional in ``metadata.banku``: ``learn`` (the README's "You learn") and ``objectives`` (the
+    guide's); where absent, the tables keep the text they already have for the notebook.
+    """
+    meta = nb.metadata.get("banku", {})
+    minutes = meta.get("minutes")
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
+        raise AuthoringError(f"{name}: metadata.banku.minutes must be a whole number of minutes"
+                             f" (the time the notebook takes), not {minutes!r}")
+    heading = next((c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"
+                    and c.source.startswith("# ")), f"# {name}")
+    return {"name": name, "title": heading.lstrip("# ").strip(), "minutes": minutes,
+            "exercises": sum(1 for c in nb.cells if EXERCISE_TAG in tags(c)),
+            "words": prose_words(nb), "learn": meta.get("learn"),
+            "objectives": meta.get("objectives")}
+
+
+def _between(text: str, markers: tuple[str, str], where: Path) -> tuple[str, str, str]:
+    start, end = markers
+    if start not in text or end not in text:
+        raise AuthoringError(f"{where}: the markers {start!r} and {end!r} are missing")
+    before, rest = text.split(start, 1)
+    inside, after = rest.split(end, 1)
+    return before, inside, after
+
+
+def _kept_cells(inside: str, column: int) -> dict[str, str]:
+    """Text of one column of a generated table, by notebook, to carry over to the next run."""
+    kept = {}
+    for line in inside.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        found = _NOTEBOOK_NAME.search(cells[0]) if cells else None
+        if found and len(cells) > column:
+            kept[found.group(1)] = cells[column]
+    return kept
+
+
+def _say(value: object, missing: str) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ") if value else missing
+
+
+def timetable_text(lessons: list[dict], readme: str, guide: str) -> tuple[str, str]:
+    """The README and the guide with their notebook tables regenerated from ``lessons``."""
+    before, inside, after = _between(readme, TIMETABLE_MARKERS, README)
+    learn = _kept_cells(inside, 1)
+    rows = ["| Notebook | You learn | Time |", "| --- | --- | --- |"]
+    rows += [f"| [`{n['name']}`](notebooks/{n['name']}.ipynb) | "
+             f"{_say(n['learn'] or learn.get(n['name']), 'TODO: what the learner learns')} | "
+             f"{n['minutes']} min |" for n in lessons]
+    rows.append(f"| **All {len(lessons)}** | | **{_hours(sum(n['minutes'] for n in lessons))}** |")
+    readme = "".join((before, TIMETABLE_MARKERS[0], "\n", "\n".join(rows), "\n",
+                      TIMETABLE_MARKERS[1], after))
+    before, inside, after = _between(guide, TIMETABLE_MARKERS, GUIDE)
+    notes = _kept_cells(inside, 3)
+    rows = ["| Notebook | Time | Exercises | Notes |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{n['name']}` | {n['minutes']} min | {n['exercises']} | "
+             f"{_say(notes.get(n['name']), '')} |" for n in lessons]
+    rows.append(f"| **All {len(lessons)}** | **{_hours(sum(n['minutes'] for n in lessons))}** |"
+                f" **{sum(n['exercises'] for n in lessons)}** | |")
+    guide = "".join((before, TIMETABLE_MARKERS[0], "\n", "\n".join(rows), "\n",
+                     TIMETABLE_MARKERS[1], after))
+    before, inside, after = _between(guide, OBJECTIVES_MARKERS, GUIDE)
+    objectives = _kept_cells(inside, 1)
+    rows = ["| Notebook | Objectives |", "| --- | --- |"]
+    rows += [f"| `{n['name']}` | "
+             f"{_say(n['objectives'] or objectives.get(n['name']), 'TODO: objectives')} |"
+             for n in lessons]
+    guide = "".join((before, OBJECTIVES_MARKERS[0], "\n", "\n".join(rows), "\n",
+                     OBJECTIVES_MARKERS[1], after))
+    return readme, guide
+
+
+def _hours(minutes: int) -> str:
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def lessons(paths: list[Path] | None = None) -> list[dict]:
+    import nbformat
+
+    return [lesson_facts(nbformat.read(path, as_version=4), path.stem)
+            for path in (notebook_paths() if paths is None else paths)]
+
+
+def write_timetable(check: bool = False) -> list[Path]:
+    """Regenerate the README's and the guide's tables from the notebooks; the files that
+    changed (with ``check``, nothing is written: the files that are out of date)."""
+    readme, guide = README.read_text(encoding="utf-8"), GUIDE.read_text(encoding="utf-8")
+    new_readme, new_guide = timetable_text(lessons(), readme, guide)
+    changed = [path for path, old, new in ((README, readme, new_readme), (GUIDE, guide, new_guide))
+               if old != new]
+    if not check:
+        README.write_text(new_readme, encoding="utf-8")
+        GUIDE.write_text(new_guide, encoding="utf-8")
+    return changed
 
 
 def normalise_files(paths: list[Path], check: bool = False) -> list[Path]:
@@ -383,6 +559,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebooks", nargs="*")
     p = sub.add_parser("learner")
     p.add_argument("--out", default=str(ROOT / "learner-edition"))
+    p.add_argument("--keep-edited", action="store_true",
+                   help="leave the notebooks the learner changed since the last build")
+    p = sub.add_parser("timetable", help="the README's and the guide's tables from the notebooks")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a table is out of date")
     p = sub.add_parser("normalise", help="normalise stored notebooks without running them")
     p.add_argument("notebooks", nargs="*")
     p.add_argument("--check", action="store_true",
@@ -390,19 +571,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "execute":
         execute(notebook_paths(args.notebooks))
+    elif args.command == "timetable":
+        try:
+            changed = write_timetable(check=args.check)
+        except AuthoringError as exc:
+            print(f"banku.lessons.authoring: {exc}", file=sys.stderr)
+            return 1
+        for path in changed:
+            print(f"{'out of date' if args.check else 'rewrote'}: {path}")
+        return 1 if args.check and changed else 0
     elif args.command == "normalise":
         changed = normalise_files(notebook_paths(args.notebooks), check=args.check)
         for path in changed:
             print(f"{'not normalised' if args.check else 'normalised'}: {path}")
         return 1 if args.check and changed else 0
     else:
+        out = Path(args.out)
+        kept = sorted(edited_notebooks(out)) if args.keep_edited else []
         try:
-            written = learner_edition(Path(args.out))
+            written = learner_edition(out, keep_edited=args.keep_edited)
         except AuthoringError as exc:
             print(f"banku.lessons.authoring: {exc}", file=sys.stderr)
             return 1
         for path in written:
             print(f"wrote {path}")
+        for name in kept:
+            print(f"kept your copy of {name} (delete it for a fresh one)")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The learner-edition build refuses a notebook whose exercise has no solution (no servers)."""
+"""The learner-edition build: the exercise pattern (exercise, solution, check), the learner's own
+changes kept on a rebuild, and the timetable generated from the notebooks' minutes (no servers)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ def notebook(*cells):
     return new_notebook(cells=[new_markdown_cell("# A lesson"), *cells])
 
 
-def test_each_exercise_followed_by_its_solution_passes():
+def test_each_exercise_followed_by_its_solution_then_its_check_passes():
     nb = notebook(cell("x = 1"), cell("# your code", "exercise"), new_markdown_cell("hint"),
-                  cell("y = 2", "solution"), cell("# again", "exercise"),
-                  cell("z = 3", "solution", "nbval-ignore-output"), cell("print(x)"))
+                  cell("y = 2", "solution"), cell("check_y(y)", "check"),
+                  cell("# again", "exercise"), cell("z = 3", "solution", "nbval-ignore-output"),
+                  new_markdown_cell("now check"), cell("check_z(z)", "check"), cell("print(x)"))
     assert authoring.check_exercises(nb, "ok.ipynb") == 2
 
 
@@ -32,11 +34,18 @@ def test_a_notebook_without_exercises_passes():
     ("cells", "reason"),
     [
         ([cell("# your code", "exercise")], "the exercise in cell 1 has no solution cell"),
-        ([cell("# your code", "exercise"), cell("# more", "exercise"), cell("a", "solution")],
-         "the exercise in cell 1 has no solution cell"),
+        ([cell("# your code", "exercise"), cell("# more", "exercise"), cell("a", "solution"),
+          cell("c(a)", "check")], "the exercise in cell 1 has no solution cell"),
         ([cell("a", "solution"), cell("# your code", "exercise")],
          "the exercise in cell 2 has no solution cell"),
         ([cell("both", "exercise", "solution")], "cell 1 is tagged both"),
+        ([cell("# e", "exercise"), cell("a", "solution")],
+         "the exercise in cell 1 has no check cell after its solution"),
+        ([cell("# e", "exercise"), cell("c(a)", "check"), cell("a", "solution")],
+         "the exercise in cell 1 has no check cell after its solution"),
+        ([cell("# e", "exercise"), cell("a", "solution"), cell("# f", "exercise"),
+          cell("b", "solution"), cell("c(b)", "check")],
+         "the exercise in cell 1 has no check cell after its solution"),
     ],
 )
 def test_an_exercise_without_a_solution_is_refused(cells, reason):
@@ -50,7 +59,8 @@ def test_learner_edition_fails_loudly_and_writes_nothing(tmp_path):
     good = tmp_path / "src" / "01_good.ipynb"
     bad = tmp_path / "src" / "02_bad.ipynb"
     good.parent.mkdir()
-    nbformat.write(notebook(cell("# e", "exercise"), cell("s = 1", "solution")), good)
+    nbformat.write(notebook(cell("# e", "exercise"), cell("s = 1", "solution"),
+                            cell("c(s)", "check")), good)
     nbformat.write(notebook(cell("# e", "exercise")), bad)
     out = tmp_path / "learner"
     with pytest.raises(authoring.AuthoringError, match="02_bad.ipynb"):
@@ -60,15 +70,105 @@ def test_learner_edition_fails_loudly_and_writes_nothing(tmp_path):
 
 def test_learner_edition_drops_solutions_and_outputs(tmp_path):
     source = tmp_path / "01_lesson.ipynb"
-    nb = notebook(cell("x = 1"), cell("# your code", "exercise"), cell("secret = 42", "solution"))
-    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
-    nb.cells[1].execution_count = 3
+    nb = notebook(cell("x = 1"), cell("# your code", "exercise"), cell("secret = 42", "solution"),
+                  cell("check(secret)", "check"))
+    for index, text in ((1, "1\n"), (2, "\n"), (4, "✔ the answer is 42\n")):
+        nb.cells[index].outputs = [nbformat.v4.new_output("stream", text=text)]
+        nb.cells[index].execution_count = index
     nbformat.write(nb, source)
     (written,) = authoring.learner_edition(tmp_path / "learner", [source])
     learner = nbformat.read(written, as_version=4)
-    assert [c.source for c in learner.cells[1:]] == ["x = 1", "# your code"]
-    assert learner.cells[1].outputs == [] and learner.cells[1].execution_count is None
-    assert "secret" not in written.read_text()
+    assert [c.source for c in learner.cells[1:]] == ["x = 1", "# your code", "check(secret)"]
+    assert all(c.outputs == [] and c.execution_count is None for c in learner.cells[1:])
+    assert "secret = 42" not in written.read_text() and "42" not in written.read_text()
+
+
+def test_a_rebuild_keeps_what_the_learner_changed_and_refreshes_the_rest(tmp_path):
+    sources = [tmp_path / "01_a.ipynb", tmp_path / "02_b.ipynb", tmp_path / "03_old.ipynb"]
+    for source in sources:
+        nbformat.write(notebook(cell("x = 1")), source)
+    out = tmp_path / "learner-edition"
+    first = authoring.learner_edition(out, sources, keep_edited=True)
+    assert [p.name for p in first] == ["01_a.ipynb", "02_b.ipynb", "03_old.ipynb"]
+    assert authoring.edited_notebooks(out) == set()
+    mine = out / "notebooks" / "01_a.ipynb"
+    answered = nbformat.read(mine, as_version=4)
+    answered.cells[1].source = "x = 'my answer'"
+    nbformat.write(answered, mine)
+    assert authoring.edited_notebooks(out) == {"01_a.ipynb"}
+    for source in sources[:2]:  # the kit changes both lessons, and drops the third
+        nbformat.write(notebook(cell("x = 2")), source)
+    second = authoring.learner_edition(out, sources[:2], keep_edited=True)
+    assert [p.name for p in second] == ["02_b.ipynb"]
+    assert "my answer" in mine.read_text(), "the learner's work is kept"
+    assert "x = 2" in (out / "notebooks" / "02_b.ipynb").read_text(), "the rest is fresh"
+    assert not (out / "notebooks" / "03_old.ipynb").exists(), "a notebook the kit dropped goes"
+    authoring.learner_edition(out, sources[:2])  # ./kit learner: from scratch
+    assert "my answer" not in mine.read_text()
+
+
+def _lesson(minutes, *cells, title="# 01 · A lesson"):
+    nb = new_notebook(cells=[new_markdown_cell(title), *cells])
+    nb.metadata["banku"] = {"minutes": minutes}
+    return nb
+
+
+README_TABLE = """intro
+<!-- timetable:start (python -m banku.lessons.authoring timetable) -->
+| Notebook | You learn | Time |
+| --- | --- | --- |
+| [`01_a`](notebooks/01_a.ipynb) | keys and partitions | 99 min |
+<!-- timetable:end -->
+after
+"""
+GUIDE_TABLES = README_TABLE.replace("You learn | Time", "Time | Exercises | Notes").replace(
+    "| [`01_a`](notebooks/01_a.ipynb) | keys and partitions | 99 min |",
+    "| `01_a` | 99 min | 0 | draw it first |") + """
+<!-- objectives:start (python -m banku.lessons.authoring timetable) -->
+| Notebook | Objectives |
+| --- | --- |
+| `01_a` | define a key |
+<!-- objectives:end -->
+"""
+
+
+def test_the_timetable_comes_from_the_minutes_and_keeps_the_descriptions():
+    first = authoring.lesson_facts(_lesson(40, cell("# e", "exercise")), "01_a")
+    second = authoring.lesson_facts(_lesson(35), "02_b")
+    second["learn"], second["objectives"] = "replays", "rebuild a view"
+    readme, guide = authoring.timetable_text([first, second], README_TABLE, GUIDE_TABLES)
+    assert "| [`01_a`](notebooks/01_a.ipynb) | keys and partitions | 40 min |" in readme
+    assert "| [`02_b`](notebooks/02_b.ipynb) | replays | 35 min |" in readme
+    assert "| **All 2** | | **1 h 15 min** |" in readme
+    assert readme.startswith("intro\n") and readme.endswith("after\n") and "99 min" not in readme
+    assert "| `01_a` | 40 min | 1 | draw it first |" in guide
+    assert "| `02_b` | 35 min | 0 |  |" in guide
+    assert "| `01_a` | define a key |" in guide and "| `02_b` | rebuild a view |" in guide
+    again = authoring.timetable_text([first, second], readme, guide)
+    assert again == (readme, guide), "running it twice changes nothing the second time"
+
+
+@pytest.mark.parametrize("minutes", [None, 0, "30", 2.5, True])
+def test_a_notebook_without_its_minutes_is_refused(minutes):
+    nb = _lesson(minutes)
+    with pytest.raises(authoring.AuthoringError, match="01_x: metadata.banku.minutes"):
+        authoring.lesson_facts(nb, "01_x")
+
+
+def test_the_readme_and_the_guide_match_the_notebooks_minutes():
+    """The one source of every notebook's time is its metadata; the tables follow it
+    (`python -m banku.lessons.authoring timetable` rewrites them)."""
+    assert authoring.write_timetable(check=True) == [], \
+        "run: python -m banku.lessons.authoring timetable"
+
+
+def test_each_notebook_states_its_metadata_minutes_under_time_to_learn():
+    for path in authoring.notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        minutes = authoring.lesson_facts(nb, path.stem)["minutes"]
+        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        stated = prose.split("## Time to learn", 1)[1].split("\n##", 1)[0].strip()
+        assert stated.startswith(f"{minutes} minutes"), (path.name, minutes, stated[:80])
 
 
 def test_the_command_line_reports_the_broken_notebook(tmp_path, monkeypatch, capsys):
@@ -78,6 +178,12 @@ def test_the_command_line_reports_the_broken_notebook(tmp_path, monkeypatch, cap
     assert authoring.main(["learner", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "03_bad.ipynb" in err and "no solution" in err and "Traceback" not in err
+
+
+def test_no_notebook_has_more_than_2000_words_of_prose():
+    for path in authoring.notebook_paths():
+        words = authoring.prose_words(nbformat.read(path, as_version=4))
+        assert words <= 2000, f"{path.name}: {words} words of prose (at most 2,000)"
 
 
 def test_every_notebook_of_the_kit_passes_the_check():

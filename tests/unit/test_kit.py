@@ -156,8 +156,18 @@ def test_kit_lint_runs_ruff_shellcheck_and_mypy(fake_kit):
 def test_kit_lab_installs_and_starts_nothing_when_the_servers_answer(fake_kit):
     calls = run_kit(fake_kit, "lab")
     assert calls[0] == "banku stack status"
-    assert calls[1].startswith("jupyter lab --notebook-dir=")
-    assert len(calls) == 2, "\n".join(calls)
+    # The learner edition, built fresh (a learner's own changes kept), is what JupyterLab opens.
+    assert calls[1] == (f"python -m banku.lessons.authoring learner --keep-edited --out "
+                        f"{fake_kit / 'learner-edition'}")
+    assert calls[2].startswith(  # (and --allow-root when run as root)
+        f"jupyter lab --notebook-dir={fake_kit / 'learner-edition' / 'notebooks'}")
+    assert len(calls) == 3, "\n".join(calls)
+
+
+def test_kit_lab_solutions_opens_the_full_notebooks(fake_kit):
+    calls = run_kit(fake_kit, "lab", "--solutions")
+    assert calls[0] == "banku stack status" and len(calls) == 2, "\n".join(calls)
+    assert calls[1].split()[:3] == ["jupyter", "lab", f"--notebook-dir={fake_kit / 'notebooks'}"]
 
 
 def test_kit_lab_starts_the_stack_when_nothing_answers(fake_kit):
@@ -167,4 +177,4 @@ def test_kit_lab_starts_the_stack_when_nothing_answers(fake_kit):
     (fake_kit / "home" / f"kafka_{jars.SCALA_VERSION}-{jars.KAFKA_VERSION}" / ".complete").touch()
     calls = run_kit(fake_kit, "lab", servers_answer=False)
     assert calls[:2] == ["banku stack status", "banku stack up"]
-    assert calls[2].startswith("jupyter lab")
+    assert calls[3].startswith("jupyter lab")
