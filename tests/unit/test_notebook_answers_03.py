@@ -47,8 +47,12 @@ def test_the_shipped_sample_is_the_one_the_package_loads():
     assert SAMPLE.read_bytes() == (ROOT / "banku" / "data" / "sample-events.jsonl").read_bytes()
 
 
-def test_most_money_at_the_end_of_2026_02_06(rows, printed):
-    """The bank's total after the last event of each day (UTC); the richest day wins."""
+def test_most_money_at_the_end_of_2026_02_06(rows):
+    """The bank's total after the last event of each day (UTC); the richest day wins. Exercise
+    3's check accepts exactly that answer, and refuses the old one, a day too early."""
+    from banku import history
+    from banku.lessons.checks import nb03
+
     balances: dict[str, int] = {}
     at_end_of: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: r["Timestamp"]):
@@ -56,18 +60,23 @@ def test_most_money_at_the_end_of_2026_02_06(rows, printed):
         at_end_of[row["Timestamp"][:10]] = sum(balances.values())
     day, total = max(at_end_of.items(), key=lambda item: item[1])
     assert (day, total) == ("2026-02-06", 23_849_576)
-    assert f"most money at the end of {day}: {total} cents" in printed
-    assert "2026-02-05" not in printed  # the old answer, a day too early
+    df = history.events_frame(rows)
+    right = nb03._best_day_right(nb03.small_log())
+    assert nb03.check_best_day(lambda log: (day, total) if log is df else right, df)
+    assert not nb03.check_best_day(
+        lambda log: ("2026-02-05", at_end_of["2026-02-05"]) if log is df else right, df)
 
 
-def test_richest_at_noon_on_30_january(rows, printed):
-    names = {r["AccId"]: r["AccName"] for r in rows if r["Type"] == "CreateEvent"}
-    balances: dict[str, int] = {}
-    for row in rows:
-        if row["Timestamp"] <= "2026-01-30T12:00:00.000Z":
-            apply(balances, row)
-    richest = max(balances, key=balances.__getitem__)
-    assert f"richest at noon on 30 January: {names[richest]}, {balances[richest]} cents" in printed
+def test_the_exercises_come_before_the_kit_shows_the_same():
+    """Each exercise cell is followed by its check before the kit's function is first used."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    tags = [(c.metadata.get("tags", []), c.source) for c in nb.cells if c.cell_type == "code"]
+    for mine, kits in (("def balances_at(", "history.balances_at("),
+                       ("def balance_history(", "history.balance_history(")):
+        exercise = next(i for i, (t, s) in enumerate(tags) if "exercise" in t and mine in s)
+        check = next(i for i, (t, s) in enumerate(tags) if "check" in t and i > exercise)
+        first_kit = next(i for i, (t, s) in enumerate(tags) if kits in s)
+        assert exercise < check < first_kit
 
 
 def test_accounts_below_zero_when_partition_0_is_replayed_alone(rows, printed):
