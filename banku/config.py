@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from banku.defaults import BOOTSTRAP_TIMEOUT_MS
+from banku.domain import ledger
 from banku.errors import ConfigError
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -30,7 +31,7 @@ DEFAULT_GROUP = "banku-consumer"
 HANDLER_GROUP = "banku-handler"
 COMMANDS_TOPIC = "banku-commands"
 SNAPSHOTS_TOPIC = "banku-snapshots"
-PARTITIONS = 3
+PARTITIONS = ledger.PARTITIONS  # the domain's (banku.domain.ledger)
 COMMAND_MODES = ("direct", "topic")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")

@@ -6,6 +6,8 @@ number means the same thing wherever it appears. Each line says why it has the v
 
 from __future__ import annotations
 
+from banku.domain.ledger import COMMAND_ID_WINDOW as COMMAND_ID_WINDOW
+
 # --- waiting -------------------------------------------------------------------------------------
 # How long a client may try to reach its first broker before the kit says "Kafka does not answer"
 # (kafka-python's own default is 30 s; a learner should hear about a missing stack in seconds).
@@ -82,9 +84,8 @@ HANDLER_START_S = 40.0
 OUTCOME_TIMEOUT_S = (SESSION_TIMEOUT_MS + TRANSACTION_TIMEOUT_MS) / 1000 + HANDLER_START_S  # 60 s
 
 # --- the command side ----------------------------------------------------------------------------
-# How many recent command ids a `Bank` (or the handler) remembers to answer a retried command with
-# its first outcome. Older ids are forgotten: a retry is expected within moments, not weeks.
-COMMAND_ID_WINDOW = 20_000
+# COMMAND_ID_WINDOW, how many recent command ids a `Bank` (or the handler) remembers, is the
+# domain's: banku.domain.ledger (read here too, imported above).
 # A write model that had to fold this many records leaves a snapshot, so the next cold start
 # (every `banku deposit` is one) folds only what came after it.
 SNAPSHOT_EVERY = 20_000

@@ -20,11 +20,10 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 from kafka.errors import KafkaError
-from kafka.partitioner.default import murmur2
 
-from banku.adapters.kafka.clients import make_reader, partitions_of, read_to_end
+from banku.adapters.kafka.clients import kafka_partition, make_reader, partitions_of, read_to_end
 from banku.config import PARTITIONS, Settings
-from banku.domain.events import CreateEvent, Event, TransferEvent, decode
+from banku.domain.events import CreateEvent, Event, TransferEvent, decode, row_to_event
 from banku.domain.ledger import Ledger
 from banku.errors import AccountNotFound, EventDecodeError, ServiceUnavailable
 
@@ -152,8 +151,6 @@ def events_frame(rows: Iterable[Mapping[str, Any] | tuple[Event, int]],
     (the account id), and offset counts within each partition in the order given, which is
     what a fresh topic would hold after loading the rows in that order.
     """
-    from banku.lab.sample import row_to_event
-
     columns = _Columns()
     partition_of: dict[str, int] = {}
     next_offset = [0] * partitions
@@ -161,7 +158,7 @@ def events_frame(rows: Iterable[Mapping[str, Any] | tuple[Event, int]],
         event, timestamp_ms = row_to_event(row) if isinstance(row, Mapping) else row
         partition = partition_of.get(event.acc_id)
         if partition is None:
-            partition = (murmur2(event.acc_id.encode()) & 0x7FFFFFFF) % partitions
+            partition = kafka_partition(event.acc_id.encode(), partitions)
             partition_of[event.acc_id] = partition
         columns.add(event, timestamp_ms, partition, next_offset[partition])
         next_offset[partition] += 1
@@ -388,7 +385,7 @@ def statement(df: pd.DataFrame, account_id: str) -> pd.DataFrame:
 def balances_at_python(events: Iterable[tuple[Event, int]], when: Moment) -> dict[str, int]:
     """The same answer as `balances_at`, by folding events one at a time (slow, obvious, right).
 
-    ``events`` are (event, timestamp_ms) pairs, e.g. from `banku.sample.read`.
+    ``events`` are (event, timestamp_ms) pairs, e.g. from `banku.lab.sample.read`.
     """
     limit = as_utc(when).value // 1_000_000  # nanoseconds -> milliseconds
     ledger = Ledger.empty()

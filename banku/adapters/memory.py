@@ -20,9 +20,10 @@ from banku.application.ports import Assignment, Record
 from banku.domain import sealing as names
 from banku.domain.ledger import BankAccount
 from banku.domain.projection import Batch
+from banku.domain.values import INT64_MAX
 from banku.errors import PositionConflict, ServiceUnavailable, ViewCorrupt
 
-INT64 = (-(2**63), 2**63 - 1)
+INT64 = (-INT64_MAX - 1, INT64_MAX)  # what Redis adds a balance within
 
 
 class _Done:

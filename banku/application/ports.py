@@ -12,23 +12,10 @@ the projector's state machine that run in milliseconds.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from banku.domain.ledger import BankAccount
-
-
-@dataclass(frozen=True)
-class Record:
-    """A record as read from the log (kafka-python's ConsumerRecord has the same fields)."""
-
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-    topic: str = ""
+from banku.domain.projection import Record as Record  # a record as read from the log
 
 
 class Sent(Protocol):

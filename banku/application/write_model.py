@@ -45,17 +45,11 @@ class WriteModel:
         self.folded_since_snapshot = 0
         self.started_from: str = "nothing"  # "a snapshot" or "offset zero", after the first fold
         self._own: set[tuple[int, int]] = set()  # (partition, offset) of our own writes
-        self._partitions: dict[str, int] = {}  # account -> its key's partition (remembered)
         self._started = False
 
     def partition_of(self, account_id: str) -> int:
         """The partition an event about this account goes to (its key's)."""
-        found = self._partitions.get(account_id)
-        if found is None:
-            if len(self._partitions) >= 100_000:
-                self._partitions.clear()
-            found = self._partitions[account_id] = self.log.partition_for(account_id.encode())
-        return found
+        return self.log.partition_for(account_id.encode())  # (the log remembers recent keys)
 
     def catch_up(self) -> int:
         """Fold every record written since we last looked; returns how many were read."""

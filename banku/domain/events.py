@@ -8,17 +8,15 @@ share one topic. Time is not in the JSON: it comes from the Kafka record timesta
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Union
 
-from banku.domain import rules
+from banku.domain import values
+from banku.domain.values import is_account_id
 from banku.errors import CommandRejected, EventDecodeError
 
-# An account id is a UUID in its canonical text form (the Go original used uuid4 strings). The
-# shape is a rule, not a convenience: an id can then never be the name of one of the projector's
-# own Redis keys (``banku:...``), nor reach into another namespace's keys (``alice:...``).
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # The idempotency key of the command an event came from travels as a record header, so the JSON
 # stays exactly the Go wire format.
 COMMAND_ID_HEADER = "banku.command"
@@ -129,41 +127,25 @@ def balance_changes(event: Event) -> list[tuple[str, int]]:
 _MISSING = object()
 
 
-def is_account_id(value: object) -> bool:
-    """True for a UUID in canonical text form, the only shape an account id may have."""
-    return type(value) is str and len(value) == 36 and _UUID.fullmatch(value) is not None
-
-
-# Ids already seen well-formed: a bank has few accounts and many events per account, so most
-# checks are one set lookup instead of a regular expression (bounded, like any cache here).
-_SEEN_IDS: set[str] = set()
-
-
 def _account_id(data: dict[str, Any], name: str) -> str:
     value = data.get(name, _MISSING)
-    if type(value) is str:
-        if value in _SEEN_IDS:
-            return value  # the usual case: an id met before
-        if len(value) == 36 and _UUID.fullmatch(value):
-            if len(_SEEN_IDS) >= 100_000:
-                _SEEN_IDS.clear()
-            _SEEN_IDS.add(value)
-            return value
+    if is_account_id(value):
+        return value  # (ids met before are answered from a cache: `values.is_account_id`)
     if value is _MISSING:
         raise EventDecodeError(f"{data.get('Type')} has no {name} field")
     raise EventDecodeError(
-        f"{name} must be a UUID like 3f2b...-...-...-...-..., got {rules.shown(value, 50)}"
+        f"{name} must be a UUID like 3f2b...-...-...-...-..., got {values.shown(value, 50)}"
     )
 
 
 def _amount(data: dict[str, Any]) -> int:
     amount = data.get("Amount", _MISSING)
     # `type(...) is int` also refuses True/False, which are ints to `isinstance`.
-    if type(amount) is int and 0 < amount <= rules.MAX_AMOUNT:
+    if type(amount) is int and 0 < amount <= values.MAX_AMOUNT:
         return amount
     if amount is _MISSING:
         raise EventDecodeError(f"{data.get('Type')} has no Amount field")
-    return _checked(rules.check_amount, amount, "Amount")  # raises, saying why
+    return _checked(values.check_amount, amount, "Amount")  # raises, saying why
 
 
 _JSON = json.JSONDecoder()
@@ -238,7 +220,7 @@ def event_of(data: Any) -> Event:
         amount = _amount(data)
         target = _account_id(data, "TargetId")
         if target == acc_id:
-            _checked(lambda t: rules.check_not_same_account(acc_id, t), target, "TargetId")
+            _checked(lambda t: values.check_not_same_account(acc_id, t), target, "TargetId")
         return TransferEvent(acc_id, target, amount)
     if kind == "CreateEvent":
         acc_id = _account_id(data, "AccId")
@@ -246,6 +228,38 @@ def event_of(data: Any) -> Event:
         if name is _MISSING:
             raise EventDecodeError("CreateEvent has no AccName field")
         if type(name) is str and name.startswith("enc:v1:"):  # sealed (banku.domain.sealing)
-            return CreateEvent(acc_id, _checked(rules.check_sealed_name, name, "AccName"))
-        return CreateEvent(acc_id, _checked(rules.check_name, name, "AccName"))
+            return CreateEvent(acc_id, _checked(values.check_sealed_name, name, "AccName"))
+        return CreateEvent(acc_id, _checked(values.check_name, name, "AccName"))
     raise EventDecodeError(f"unknown event Type {kind!r} (expected one of {EVENT_TYPES})")
+
+
+# --- the recorded form: the wire JSON with its time (banku/data/sample-events.jsonl) ------------
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch: the unit of a Kafka record timestamp."""
+    return (moment - _EPOCH) // _MS
+
+
+def format_ms(timestamp_ms: int) -> str:
+    """ISO-8601 UTC with milliseconds and a Z, e.g. ``2026-01-05T08:00:00.000Z``."""
+    moment = _EPOCH + timestamp_ms * _MS
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> int:
+    """The inverse of `format_ms` (any ISO-8601 time with a zone is accepted)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"Timestamp {text!r} has no time zone (write it in UTC with a Z).")
+    return to_ms(moment)
+
+def row_to_event(row: Mapping[str, Any]) -> tuple[Event, int]:
+    """Check one row exactly as a Kafka record would be checked; returns (event, timestamp_ms)."""
+    if "Timestamp" not in row:
+        raise ValueError("The row has no Timestamp field.")
+    timestamp_ms = parse_timestamp(row["Timestamp"])
+    wire = {k: v for k, v in row.items() if k != "Timestamp"}
+    return decode(json.dumps(wire).encode()), timestamp_ms

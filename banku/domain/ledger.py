@@ -17,11 +17,15 @@ from collections import OrderedDict
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from banku.config import PARTITIONS
-from banku.defaults import COMMAND_ID_WINDOW
 from banku.domain.events import CreateEvent, Event, balance_changes, encode
+from banku.domain.values import INT64_MAX
 
-INT64_MAX = 2**63 - 1
+# The topic's partitions: a bank's state is kept per partition (each share of a balance), so the
+# count belongs to the domain; `banku.config` reads it from here.
+PARTITIONS = 3
+# How many recent command ids a `Bank` (or the handler) remembers to answer a retried command with
+# its first outcome. Older ids are forgotten: a retry is expected within moments, not weeks.
+COMMAND_ID_WINDOW = 20_000
 _LIMITS: dict[int, int] = {}  # partitions -> part_limit, computed once
 
 

@@ -26,13 +26,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from banku.application.ports import Record
 from banku.domain.events import CreateEvent, Event, TransferEvent, balance_changes, decode
 from banku.domain.ledger import fact_refusal, part_limit
 from banku.errors import EventDecodeError
 
 # partition, account ids -> (shares, opened) as stored in the view
 Loader = Callable[[int, Iterable[str]], tuple[dict[str, int], set[str]]]
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as read from the log (kafka-python's ConsumerRecord has the same fields)."""
+
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    topic: str = ""
 
 
 @dataclass

@@ -12,11 +12,22 @@ Nothing here talks to Kafka or Redis: these rules run, and are tested, in micros
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
+from banku.domain.events import CreateEvent, DepositEvent, Event, TransferEvent, WithdrawEvent
+from banku.domain.sealing import is_sealed
+from banku.domain.values import (
+    MAX_AMOUNT,
+    MAX_NAME_LENGTH,
+    check_amount,
+    check_name,
+    check_not_same_account,
+    check_sealed_name,
+    is_account_id,
+    parse_amount,
+    shown,
+)
 from banku.errors import (
     AccountExists,
     AccountNotFound,
@@ -24,122 +35,23 @@ from banku.errors import (
     InvalidAccountId,
     InvalidAmount,
     InvalidCommandId,
-    InvalidName,
-    SameAccountTransfer,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from banku.domain.events import Event
     from banku.domain.ledger import Ledger
 
-MAX_AMOUNT = 2**63 - 1  # Redis HINCRBY works on signed 64-bit integers
-MAX_NAME_LENGTH = 100
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, so that a 10,000-character input does not
-    make a 10,000-character error message."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 12]}... ({len(text)} chars)"
-
-
-def check_amount(amount: Any) -> int:
-    """Amounts are positive whole numbers of minor units (cents): 2000 means 20.00."""
-    # bool is a subclass of int in Python: True must not mean 1 cent.
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidAmount(
-            f"The amount must be a whole number of cents, not {type(amount).__name__}"
-            f" {shown(amount)} (money is never a float: 20.00 is written 2000)."
-        )
-    if amount <= 0:
-        raise InvalidAmount(f"The amount must be positive, got {amount}.")
-    if amount > MAX_AMOUNT:
-        raise InvalidAmount(f"The amount {amount} is too large: at most {MAX_AMOUNT} cents.")
-    return amount
-
-
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+\Z")
-
-
-def parse_amount(text: str) -> int:
-    """Read an amount typed by a person ("2000"); refuse "20.5", "-3", "abc"."""
-    cleaned = text.strip()
-    if not _WHOLE_NUMBER.match(cleaned):
-        raise InvalidAmount(
-            f"{shown(text)} is not a whole number of cents (write 2000 for 20.00)."
-        )
-    if len(cleaned.lstrip("+-").lstrip("0")) > len(str(MAX_AMOUNT)):
-        # Python would refuse to even read a number of more than 4,300 digits (ValueError).
-        if cleaned.startswith("-"):
-            raise InvalidAmount(f"The amount must be positive, got {shown(cleaned, 40)}.")
-        raise InvalidAmount(
-            f"The amount {shown(cleaned, 40)} is too large: at most {MAX_AMOUNT} cents."
-        )
-    return check_amount(int(cleaned))
-
-
-# Invisible characters trimmed from both ends like spaces (a zero-width space, a byte-order mark).
-_TRIM = re.compile(r"^[\s\u200b\ufeff]+|[\s\u200b\ufeff]+$")
-# Embedding, override and isolate controls reorder the text around them, so that a name can
-# display as another one ("Trojan Source"); they have no place in a name.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def check_name(name: Any) -> str:
-    """Account names are text, non-empty after trimming, at most 100 characters.
-
-    Any script is welcome (Arabic and Hebrew names, accents, emoji, a zero-width joiner inside a
-    name). Refused: names with no visible character, control characters (NUL, tab, newline ...),
-    line separators, bidirectional override/isolate controls, and lone surrogates (not Unicode
-    text: they cannot be written as UTF-8).
-    """
-    if not isinstance(name, str):
-        raise InvalidName(f"The account name must be text, not {type(name).__name__}.")
-    trimmed = _TRIM.sub("", name)
-    if len(trimmed) > MAX_NAME_LENGTH:
-        raise InvalidName(
-            f"The account name is {len(trimmed)} characters long: at most {MAX_NAME_LENGTH}."
-        )
-    categories = {unicodedata.category(ch) for ch in trimmed}
-    if "Cs" in categories:
-        raise InvalidName("The account name is not valid Unicode text (a lone surrogate).")
-    if categories & {"Cc", "Zl", "Zp"}:
-        raise InvalidName("The account name must be a single line of printable text.")
-    if _BIDI_CONTROLS.intersection(trimmed):
-        raise InvalidName(
-            "The account name contains a bidirectional override or isolate control, which can"
-            " make it display as a different name."
-        )
-    if not any(c[0] in "LNPS" for c in categories):
-        raise InvalidName("The account name is empty: give the account holder's name.")
-    return trimmed
-
-
-def check_sealed_name(name: str) -> str:
-    """A name sealed for crypto-shredding (`banku.domain.sealing`): only its shape can be checked;
-    the
-    person's name inside was checked, as text, before it was sealed."""
-    from banku.domain.sealing import well_sealed
-
-    if not well_sealed(name):
-        raise InvalidName("The account name looks sealed (enc:v1:...) but is not a sealed name.")
-    return name
-
+# The shape rules live in `banku.domain.values` (the decoder applies them too); they are the
+# bank's rules all the same, so they are read here as well.
+__all__ = ["MAX_AMOUNT", "MAX_NAME_LENGTH", "check_account_exists", "check_amount",
+           "check_command_id", "check_funds", "check_name", "check_new_account",
+           "check_not_same_account", "check_sealed_name", "check_share_limit", "decide",
+           "parse_amount", "shown"]
 
 def check_account_exists(account_id: str, known: Container[str]) -> None:
     if not isinstance(account_id, str) or account_id not in known:
         raise AccountNotFound(
             f"There is no account {shown(account_id)} in this namespace; create it first"
             " (`banku create NAME` prints its id)."
-        )
-
-
-def check_not_same_account(source_id: str, target_id: str) -> None:
-    if source_id == target_id:
-        raise SameAccountTransfer(
-            "A transfer needs two different accounts: source and target are the same."
         )
 
 
@@ -163,8 +75,6 @@ def check_share_limit(ledger: Ledger, account_id: str, partition: int, delta: in
 
 
 def check_new_account(account_id: Any, ledger: Ledger) -> None:
-    from banku.domain.events import is_account_id
-
     if not is_account_id(account_id):
         raise InvalidAccountId(
             f"An account id is a UUID (like 3f2b8c1e-...), not {shown(account_id)}."
@@ -192,9 +102,6 @@ def decide(ledger: Ledger, event: Event, partition_of: Callable[[str], int]) -> 
     subclass of the first rule it breaks. ``partition_of(account_id)`` says which partition the
     event will be written to (its key's), needed for the 64-bit limit of the read model.
     """
-    from banku.domain.events import CreateEvent, DepositEvent, TransferEvent, WithdrawEvent
-    from banku.domain.sealing import is_sealed
-
     if isinstance(event, CreateEvent):
         name = check_sealed_name(event.acc_name) if is_sealed(event.acc_name) \
             else check_name(event.acc_name)

@@ -315,4 +315,7 @@ def status(settings: Settings) -> RoomStatus | None:
                        redis_url=f"{url.scheme}://127.0.0.1:{url.port or 6379}{url.path}")
     plan = StackPlan.from_settings(settings)
     room = RoomFile.load(plan)
-    return None if room is None else room_status(plan.client_settings(settings), plan, room)
+    if room is None:
+        return None
+    client = plan.client_settings(settings)
+    return room_status(client, plan, room, instructor_settings(client, room))

@@ -158,12 +158,12 @@ def _number(name: str) -> int:
     return int(name.rsplit("-", 1)[1])
 
 
-def room_status(settings: Settings, plan: StackPlan, room: RoomFile) -> RoomStatus:
-    """The status of a room, as the instructor sees it (``settings``: where its servers are)."""
+def room_status(settings: Settings, plan: StackPlan, room: RoomFile,
+                instructor: Settings) -> RoomStatus:
+    """The status of a room, as the instructor sees it (``settings``: where its servers are;
+    ``instructor``: the same with the instructor's login, `banku.lab.room.instructor_settings`)."""
     from banku import stack
-    from banku.lab.room import instructor_settings
 
-    instructor = instructor_settings(settings, room)
     learners = sorted(room.learners, key=_number)
     brokers, kafka_problem = stack.kafka_check(instructor)
     redis_ok, redis_problem = stack.redis_check(instructor)

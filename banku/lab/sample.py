@@ -22,7 +22,7 @@ import bisect
 import json
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -35,8 +35,11 @@ from banku.domain.events import (
     Event,
     TransferEvent,
     WithdrawEvent,
-    decode,
+    format_ms,
+    row_to_event,
+    to_ms,
 )
+from banku.domain.events import parse_timestamp as parse_timestamp  # the rows' time format
 from banku.errors import EventDecodeError
 
 # Shipped inside the package (``banku/data``), so `banku load` works from any install.
@@ -45,8 +48,6 @@ DEFAULT_SEED = 7
 START = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)  # a Monday morning
 DAYS = 42  # six weeks
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
 
 PEOPLE = [
     "Adam Pahlevi", "Siti Rahmawati", "Budi Santoso", "Ayu Lestari", "Hiroshi Tanaka",
@@ -76,26 +77,6 @@ WEEKDAY_WEIGHTS = [1.0, 1.0, 1.0, 1.0, 1.1, 0.7, 0.4]
 KIND_WEIGHTS = {"withdraw": 0.62, "transfer": 0.28, "deposit": 0.10}
 MONTHLY_PAYDAYS = ["2026-01-30"]  # the last working day of January
 FORTNIGHTLY_PAYDAYS = ["2026-01-09", "2026-01-23", "2026-02-06"]  # every other Friday
-
-
-# --- timestamps ----------------------------------------------------------------------------
-def to_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch: the unit of a Kafka record timestamp."""
-    return (moment - _EPOCH) // _MS
-
-
-def format_ms(timestamp_ms: int) -> str:
-    """ISO-8601 UTC with milliseconds and a Z, e.g. ``2026-01-05T08:00:00.000Z``."""
-    moment = _EPOCH + timestamp_ms * _MS
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
-
-
-def parse_timestamp(text: str) -> int:
-    """The inverse of `format_ms` (any ISO-8601 time with a zone is accepted)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"Timestamp {text!r} has no time zone (write it in UTC with a Z).")
-    return to_ms(moment)
 
 
 # --- the generator ---------------------------------------------------------------------------
@@ -279,15 +260,6 @@ def _random_event(rng: random.Random, ready: list[_Account],
 
 
 # --- files -----------------------------------------------------------------------------------
-def row_to_event(row: Mapping[str, Any]) -> tuple[Event, int]:
-    """Check one row exactly as a Kafka record would be checked; returns (event, timestamp_ms)."""
-    if "Timestamp" not in row:
-        raise ValueError("The row has no Timestamp field.")
-    timestamp_ms = parse_timestamp(row["Timestamp"])
-    wire = {k: v for k, v in row.items() if k != "Timestamp"}
-    return decode(json.dumps(wire).encode()), timestamp_ms
-
-
 def write(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write rows as JSON Lines (one compact object per line, UTF-8)."""
     path = Path(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import lru_cache
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -165,28 +166,30 @@ def list_topics(settings: Settings) -> list[str]:
 
 
 # --- clients ----------------------------------------------------------------------------------
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key`` (murmur2, as the Java client)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class PartitionMap:
-    """Kafka's default partitioner (murmur2 of the key, as in the Java client), remembered.
+    """Kafka's default partitioner for one topic, remembered.
 
     kafka-python computes murmur2 in pure Python on every call, which was a sixth of the cost of
     a batched send. A bank has few accounts and many events per account, so the same keys come
-    back again and again.
+    back again and again; the standard library's bounded cache keeps the recent ones.
     """
 
-    MAX_KEYS = 100_000  # forget everything beyond this many keys, so memory stays bounded
+    MAX_KEYS = 100_000  # keys remembered at most, so memory stays bounded
 
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
-        self._known: dict[bytes, int] = {}
+        self._lookup = lru_cache(maxsize=self.MAX_KEYS)(self._partition)
+
+    def _partition(self, key: bytes) -> int:
+        return kafka_partition(key, self.partitions)
 
     def __call__(self, key: bytes) -> int:
-        found = self._known.get(key)
-        if found is None:
-            if len(self._known) >= self.MAX_KEYS:
-                self._known.clear()
-            found = (murmur2(key) & 0x7FFFFFFF) % self.partitions
-            self._known[key] = found
-        return found
+        return self._lookup(key)
 
 
 def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:

@@ -1,8 +1,9 @@
 """Every use of kafka-python's private parts, in one place, each behind a named function.
 
-kafka-python's public API lacks four things the kit needs: asking one given broker for metadata
+kafka-python's public API lacks five things the kit needs: asking one given broker for metadata
 (to know every broker has a new topic), sending a request it has no admin method for (client
-quotas), a topic's id, and when the group coordinator last answered. It also treats a fenced
+quotas), a topic's id, when the group coordinator last answered, and whether a producer's
+transaction is open (a lesson's check). It also treats a fenced
 transactional producer as recoverable, where the Java client stops it. What is written here
 depends on kafka-python's internals, which change between releases: `check_version` says which
 releases it was made for, and a unit test proves no other module of the kit touches them.
@@ -62,6 +63,15 @@ def coordinator_silent_for(consumer: Any) -> float:
         return 0.0
     last = max(getattr(heartbeat, "last_receive", 0.0), getattr(heartbeat, "last_reset", 0.0))
     return time.monotonic() - last
+
+
+def transaction_open(producer: Any) -> bool:
+    """Whether a transactional producer has a transaction open (begun, not yet committed or
+    aborted; an abortable error still leaves it open)."""
+    from kafka.producer.transaction_manager import TransactionState
+
+    state = producer._transaction_manager._current_state
+    return state in (TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR)
 
 
 # --- a fenced producer stays fenced -------------------------------------------------------------

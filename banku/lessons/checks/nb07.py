@@ -149,10 +149,9 @@ def _transactional(settings: Settings, tid: str) -> Any:
 
 
 def _open_transaction(producer: Any) -> bool:
-    from kafka.producer.transaction_manager import TransactionState
+    from banku.adapters.kafka.compat import transaction_open
 
-    state = producer._transaction_manager._current_state
-    return state in (TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR)
+    return transaction_open(producer)
 
 
 def _outputs(settings: Settings, topic: str) -> list[bytes]:
