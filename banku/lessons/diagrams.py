@@ -1,6 +1,10 @@
 """The diagrams an instructor projects, drawn by code (matplotlib) so they can be changed and
 redrawn: ``python -m banku.lessons.diagrams [FOLDER]`` (``./kit diagrams``) writes each as SVG
-and PNG into ``instructors/diagrams/``.
+and PNG into ``instructors/diagrams/``, and the SVGs the lessons embed into ``notebooks/images/``.
+
+The SVGs keep their words as real ``<text>`` (searchable, read by screen readers, sharp at any
+size) and carry their alt text as a ``<title>``; the colours are from Okabe and Ito's palette,
+which colour-blind readers tell apart (no red/green pair).
 
 * ``partitions`` — a topic's partitions, offsets, keys, and where a consumer stands;
 * ``cqrs`` — the write side (commands, rules, events) and the read side (projector, view);
@@ -11,6 +15,7 @@ and PNG into ``instructors/diagrams/``.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +29,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "instructors" / "diagrams"
-INK, MUTED, PAPER = "#1f2933", "#7b8794", "#ffffff"
-ADAM, EVE, BOB = "#2f80ed", "#eb5757", "#27ae60"
+NOTEBOOK_IMAGES = Path(__file__).resolve().parents[2] / "notebooks" / "images"
+INK, MUTED, PAPER = "#1f2933", "#616e7c", "#ffffff"
+# Okabe-Ito blue, orange and reddish purple: told apart with every common colour blindness.
+ADAM, EVE, BOB = "#0072B2", "#E69F00", "#CC79A7"
 KAFKA, REDIS, CODE, WARN = "#fff4e0", "#fdecea", "#e8f1fd", "#fce8b2"
 
 
@@ -214,6 +221,24 @@ def isr() -> Figure:
     return fig
 
 
+# What each picture says, for a reader who cannot see it (the notebooks' alt text, the SVG's title).
+ALT = {
+    "partitions": "A producer sends each account's events, keyed by account id, to one of three"
+                  " partitions of a topic; each partition is a row of numbered offsets, and a"
+                  " consumer's position marks the next offset it will read.",
+    "cqrs": "The write side turns a command into an event only when the rules accept it and"
+            " appends it to the Kafka topic; the read side's projector reads the topic in order"
+            " and keeps one Redis hash per account, which queries read.",
+    "atomic_step": "The projector polls a batch of records from a partition and writes the"
+                   " balances and the partition's next position in one Lua function: all or"
+                   " nothing. A SIGKILL before it leaves nothing written; after it, the stored"
+                   " position makes a restart skip the batch.",
+    "rebalance": "A consumer group of three members owns one partition each; after member 2 is"
+                 " killed and its session times out, its partition moves to another member.",
+    "isr": "A partition with three replicas: the leader and two in-sync followers; when the"
+           " leader's broker dies, an in-sync follower becomes leader and acks=all writes go on.",
+}
+
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "partitions": partitions, "cqrs": cqrs, "atomic_step": atomic_step,
     "rebalance": rebalance, "isr": isr,
@@ -224,6 +249,7 @@ def render(folder: Path, names: list[str] | None = None) -> list[Path]:
     """Draw the diagrams into ``folder`` as SVG and PNG; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     plt.rcParams["svg.hashsalt"] = "banku"  # the same ids each time: a redraw diffs cleanly
+    plt.rcParams["svg.fonttype"] = "none"  # words stay <text>, not outlines
     written = []
     for name in names or list(DIAGRAMS):
         fig = DIAGRAMS[name]()
@@ -231,9 +257,34 @@ def render(folder: Path, names: list[str] | None = None) -> list[Path]:
                                 (".png", {"dpi": 120, "metadata": {"Software": None}})):
             path = folder / f"{name}{suffix}"
             fig.savefig(path, facecolor=PAPER, bbox_inches="tight", **options)
+            if suffix == ".svg":
+                _add_title(path, ALT[name])
             written.append(path)
         plt.close(fig)
     return written
+
+
+def _add_title(path: Path, alt: str) -> None:
+    """Give the SVG its alt text: a ``<title>`` first inside ``<svg>``, and ``role="img"``."""
+    from xml.sax.saxutils import escape
+
+    text = path.read_text(encoding="utf-8")
+    start = text.index("<svg")
+    end = text.index(">", start)
+    text = (text[:start] + text[start:end].replace("<svg", '<svg role="img"', 1) + ">"
+            + f"\n <title>{escape(alt)}</title>" + text[end + 1:])
+    path.write_text(text, encoding="utf-8")
+
+
+def copy_to_notebooks(folder: Path, images: Path = NOTEBOOK_IMAGES) -> list[Path]:
+    """The SVGs the lessons embed (``![alt](images/NAME.svg)``), copied beside the notebooks."""
+    images.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in DIAGRAMS:
+        target = images / f"{name}.svg"
+        shutil.copyfile(folder / f"{name}.svg", target)
+        copied.append(target)
+    return copied
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args[0]) if args else DEFAULT_FOLDER
     for path in render(folder):
         print(path)
+    if not args:
+        for path in copy_to_notebooks(folder):
+            print(path)
     return 0
 
 
