@@ -12,16 +12,19 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from banku.adapters.kafka.clients import PartitionMap
+from banku.application.handling import Command, Handling, LogWriter
 from banku.application.ports import Assignment, Record
+from banku.application.write_model import WriteModel
 from banku.domain import sealing as names
-from banku.domain.ledger import BankAccount
+from banku.domain.events import Event
+from banku.domain.ledger import BankAccount, Receipt
 from banku.domain.projection import Batch
 from banku.domain.values import INT64_MAX
-from banku.errors import PositionConflict, ServiceUnavailable, ViewCorrupt
+from banku.errors import BankuError, PositionConflict, ServiceUnavailable, ViewCorrupt
 
 INT64 = (-INT64_MAX - 1, INT64_MAX)  # what Redis adds a balance within
 
@@ -45,9 +48,12 @@ class MemoryLog:
         self.snapshots: list[bytes] = []
         self._id = str(uuid.uuid4())
         self._lock = threading.Lock()
+        # Kafka's default partitioner (murmur2), so a key lands where it would on the broker.
+        self._partition_of = PartitionMap(partitions)
+        self.handler: MemoryCommandTransport | None = None  # topic mode's one writer, once made
 
     def partition_for(self, key: bytes) -> int:
-        return zlib.crc32(key) % self.partitions
+        return self._partition_of(key)
 
     def append(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
                partition: int, timestamp_ms: int | None = None, what: str = "event") -> _Done:
@@ -97,6 +103,52 @@ class MemoryLog:
 
     def every_partition(self, listener: Assignment) -> MemoryFeed:
         return MemoryFeed(self, listener, range(self.partitions))
+
+
+class MemoryCommandTransport:
+    """Topic mode in memory: the one command handler of a `MemoryLog`, deciding each command at
+    once with the use case the Kafka handler runs (`banku.application.handling`): its own
+    ledger, its memory of refusals, one writer for every `Bank` on the log."""
+
+    _made = threading.Lock()
+
+    def __init__(self, log: MemoryLog) -> None:
+        self.log = log
+        self.handling = Handling(WriteModel(log, snapshot_every=0))
+        self.decided = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, log: MemoryLog) -> MemoryCommandTransport:
+        """The log's handler, made on first use: every `Bank` on one log shares it."""
+        with cls._made:
+            if log.handler is None:
+                log.handler = cls(log)
+            return log.handler
+
+    def submit(self, event: Event, command_id: str, timestamp_ms: int | None = None) -> Receipt:
+        (result,) = self.submit_many([(event, command_id, timestamp_ms)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def submit_many(self, commands: list[tuple[Event, str, int | None]],
+                    ) -> list[Receipt | BankuError]:
+        with self._lock:
+            handling = self.handling
+            try:
+                handling.state.catch_up()  # what other writers (direct mode) wrote meanwhile
+                outcomes, written = handling.decide_all(
+                    [Command(cid, event, ts) for event, cid, ts in commands], LogWriter(self.log))
+            except ServiceUnavailable:
+                handling.state.forget()  # it may count events that were not written
+                raise
+            handling.landed(written)
+            self.decided += len(commands)
+            return outcomes
+
+    def close(self) -> None:
+        pass  # shared by every Bank on the log: it lives as long as the log
 
 
 class MemoryFeed:

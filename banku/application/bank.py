@@ -15,7 +15,9 @@ outcome: a caller may retry after a timeout without paying twice.
 
 With ``BANKU_COMMANDS=topic`` the decision moves to the command handler
 (`banku.adapters.kafka.handler`): one
-writer per account, so two `Bank`s can no longer both pass the same funds check.
+writer per account, so two `Bank`s can no longer both pass the same funds check. Both modes
+decide with one use case (`banku.application.handling`); topic mode reaches the handler through
+a `CommandTransport` port. The adapters, when none are given, come from `banku.bootstrap`.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from banku.application import gc_pause
-from banku.application.ports import EventLog, NameKeys, Sent, ViewStore
+from banku.application.handling import Command, Handling, LogWriter, Written
+from banku.application.ports import CommandTransport, EventLog, NameKeys, ViewStore
 from banku.application.write_model import WriteModel
 from banku.config import Settings
 from banku.domain import rules
@@ -37,9 +41,6 @@ from banku.domain.events import (
     Event,
     TransferEvent,
     WithdrawEvent,
-    encode,
-    headers_for,
-    key_of,
 )
 from banku.domain.ledger import BankAccount, Ledger, Receipt
 from banku.errors import ServiceUnavailable
@@ -47,7 +48,7 @@ from banku.errors import ServiceUnavailable
 __all__ = ["Bank", "Receipt"]
 
 
-def _release(held: dict) -> None:
+def _release(held: dict[str, Any]) -> None:
     for resource in held.values():
         try:
             resource.close()
@@ -64,24 +65,30 @@ class Bank:
     """Open accounts and move money. Every method decides first, then writes one event."""
 
     def __init__(self, settings: Settings | None = None, *, log: EventLog | None = None,
-                 view: ViewStore | None = None) -> None:
+                 view: ViewStore | None = None, transport: CommandTransport | None = None,
+                 ) -> None:
         self.settings = settings or Settings.from_env()
         if log is None:
-            from banku.adapters.kafka.event_log import KafkaEventLog
+            from banku import bootstrap
 
-            log = KafkaEventLog(self.settings)
+            log = bootstrap.event_log(self.settings)
         self.log: EventLog = log
         self.state = WriteModel(log)  # what commands are decided against
+        self.handling = Handling(self.state)  # command id -> decide -> partition -> write
+        self._writer = LogWriter(log)
         self.last_receipt: Receipt | None = None
         self._view = view
-        self._pending: list[tuple[Event, int, Sent, str]] | None = None  # inside `batch()`
-        self._handler = None  # the command handler's client, in topic mode
+        self._pending: list[Written] | None = None  # inside `batch()`
+        # Topic mode: the commands go to the one writer of their account, through this port
+        # (made on first use, by `banku.bootstrap`, unless one is given).
+        self._through_handler = transport is not None or self.settings.commands == "topic"
+        self._transport = transport
         self._queued: list[tuple[Event, str, int | None]] | None = None  # topic mode batch
         # Command ids made up here: one random prefix per Bank and a counter. (A uuid4 each time
         # reads the system's random source per command, which costs more than the send.)
         self._id_prefix = uuid.uuid4().hex
         self._id_count = itertools.count(1)
-        self._held: dict = {"log": log}
+        self._held: dict[str, Any] = {"log": log}
         self._finalizer = weakref.finalize(self, _release, self._held)
 
     @property
@@ -99,10 +106,7 @@ class Bank:
         account_id = str(uuid.uuid5(_ACCOUNT_IDS, command_id) if command_id else uuid.uuid4())
         if self.settings.encrypt_names:
             # The person's name is checked as text, then sealed: only ciphertext reaches Kafka.
-            from banku.diagnostics import redis_errors
-
-            with redis_errors(self.settings):
-                name = self.names.seal(account_id, rules.check_name(name))
+            name = self.names.seal(account_id, rules.check_name(name))
         event, _ = self._run(CreateEvent(account_id, name), command_id)
         return event.acc_id
 
@@ -135,42 +139,54 @@ class Bank:
         """Decide and write; returns the event written (or first written) and its receipt
         (None inside a batch, until Kafka answers)."""
         rules.check_command_id(command_id)
-        if self.settings.commands == "topic":
+        if self._through_handler:
             command_id = command_id or self._new_command_id()
             if self._queued is not None:
                 self._queued.append((event, command_id, timestamp_ms))
                 return event, None
-            receipt = self._handler_client().submit(event, command_id, timestamp_ms)
+            receipt = self._commands().submit(event, command_id, timestamp_ms)
             self.last_receipt = receipt
             return receipt.event, receipt
         self._catch_up()
         command_id = command_id or self._new_command_id()
-        first = self.ledger.commands.get(command_id)
-        if first is not None:
-            if first.offset >= 0:
-                self.last_receipt = first
-            return first.event, first  # already in the log: nothing new is written
-        event = rules.decide(self.ledger, event, self.state.partition_of)
-        partition = self.state.partition_of(event.acc_id)
-        return event, self._write(event, partition, command_id, timestamp_ms)
+        # The ledger was caught up just now (or holds the batch's own events, which must not be
+        # read back): a refusal stands without reading the log again.
+        outcome = self.handling.handle(Command(command_id, event, timestamp_ms), self._writer,
+                                       look_again=False)
+        if isinstance(outcome, Receipt):
+            if outcome.offset >= 0:
+                self.last_receipt = outcome
+            return outcome.event, outcome  # already in the log: nothing new is written
+        if self._pending is not None:
+            self._pending.append(outcome)  # answered at the end of the batch
+            return outcome.event, None
+        try:
+            receipt = outcome.receipt()
+        except ServiceUnavailable:
+            self.forget()  # the ledger counts an event that may not have been written
+            raise
+        self.handling.landed([receipt])
+        self.last_receipt = receipt
+        return receipt.event, receipt
 
     def _new_command_id(self) -> str:
         return f"{self._id_prefix}-{next(self._id_count)}"
 
-    def _handler_client(self):  # noqa: ANN202 - a banku.adapters.kafka.command_transport.HandlerClient
-        if self._handler is None:
-            from banku.adapters.kafka.command_transport import HandlerClient
+    def _commands(self) -> CommandTransport:
+        if self._transport is None:
+            from banku import bootstrap
 
-            self._handler = self._held["handler"] = HandlerClient(self.settings)
-        return self._handler
+            self._transport = bootstrap.command_transport(self.settings, self.log)
+            self._held["handler"] = self._transport
+        return self._transport
 
     # --- reading ---------------------------------------------------------------------------
     @property
     def view(self) -> ViewStore:
         if self._view is None:
-            from banku.adapters.redis.view import ReadModel
+            from banku import bootstrap
 
-            self._view = self._held["view"] = ReadModel(self.settings)
+            self._view = self._held["view"] = bootstrap.view(self.settings)
         return self._view
 
     read_model = view
@@ -197,7 +213,7 @@ class Bank:
         raised at the end of the block and the ledger is rebuilt from the topic.
         """
         receipts: list[Receipt] = []
-        if self.settings.commands == "topic":
+        if self._through_handler:
             # The handler decides: send every command, then collect every outcome.
             self._queued = []
             try:
@@ -219,7 +235,7 @@ class Bank:
                    receipts: list[Receipt]) -> None:
         if not queued:
             return
-        results = self._handler_client().submit_many(queued)
+        results = self._commands().submit_many(queued)
         receipts.extend(r for r in results if isinstance(r, Receipt))
         if receipts:
             self.last_receipt = receipts[-1]
@@ -228,20 +244,18 @@ class Bank:
             raise type(refusals[0])(
                 f"{len(refusals)} of {len(queued)} commands were refused; the first: {refusals[0]}")
 
-    def _collect(self, pending: list[tuple[Event, int, Sent, str]],
-                 receipts: list[Receipt]) -> None:
+    def _collect(self, pending: list[Written], receipts: list[Receipt]) -> None:
         if not pending:
             return
-        self.log.flush()
+        self._writer.flush()
         failures = 0
-        for event, _, sent, command_id in pending:
+        for written in pending:
             try:
-                partition, offset, timestamp = sent.result()
+                receipt = written.receipt()
             except ServiceUnavailable:
                 failures += 1
                 continue
-            receipt = Receipt(event, partition, offset, timestamp, command_id)
-            self.state.landed(receipt, expected=True)
+            self.handling.landed([receipt])
             receipts.append(receipt)
         if receipts:
             self.last_receipt = receipts[-1]
@@ -253,20 +267,6 @@ class Bank:
             )
 
     # --- plumbing --------------------------------------------------------------------------
-    def _write(self, event: Event, partition: int, command_id: str,
-               timestamp_ms: int | None) -> Receipt | None:
-        sent = self.log.append(key_of(event), encode(event),
-                               headers_for(command_id), partition,
-                               timestamp_ms, what=type(event).__name__)
-        if self._pending is not None:
-            self.state.expect(event, partition, command_id)  # undone by `forget` on failure
-            self._pending.append((event, partition, sent, command_id))
-            return None
-        partition, offset, timestamp = sent.result()
-        self.last_receipt = Receipt(event, partition, offset, timestamp, command_id)
-        self.state.landed(self.last_receipt)
-        return self.last_receipt
-
     def _catch_up(self) -> None:
         """Fold every event written since we last looked (by anyone) into the ledger."""
         if self._pending is None:  # inside a batch the ledger already holds our writes

@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from banku.domain.ledger import BankAccount
+from banku.domain.events import Event
+from banku.domain.ledger import BankAccount, Receipt
+from banku.domain.projection import Batch
 from banku.domain.projection import Record as Record  # a record as read from the log
+from banku.errors import BankuError
 
 
 class Sent(Protocol):
@@ -137,7 +140,7 @@ class ViewStore(Protocol):
                  ) -> tuple[dict[str, int], set[str]]:
         """For one partition: each account's share of its balance, and the accounts opened."""
 
-    def apply(self, batch) -> None:  # noqa: ANN001 - a banku.domain.projection.Batch
+    def apply(self, batch: Batch) -> None:
         """Write a batch and its positions atomically: all of it, or nothing (then raise
         PositionConflict if another projector moved a position, ViewCorrupt if the view holds
         something the projector did not write)."""
@@ -154,5 +157,23 @@ class ViewStore(Protocol):
 
     def name_keys(self) -> NameKeys:
         """The keys of sealed names, kept beside this view."""
+
+    def close(self) -> None: ...
+
+
+class CommandTransport(Protocol):
+    """Topic mode's way to the one writer of each account: hand commands over, get outcomes.
+
+    The real adapter (`banku.adapters.kafka.command_transport.HandlerClient`) writes them to the
+    commands topic and waits for the handler's answers; the in-memory one
+    (`banku.adapters.memory.MemoryCommandTransport`) decides them at once with the same use case
+    (`banku.application.handling`)."""
+
+    def submit(self, event: Event, command_id: str, timestamp_ms: int | None = None) -> Receipt:
+        """The receipt of the accepted command; raises its refusal (`CommandRejected`)."""
+
+    def submit_many(self, commands: list[tuple[Event, str, int | None]],
+                    ) -> list[Receipt | BankuError]:
+        """Hand every command over, then collect every outcome (a receipt, or the refusal)."""
 
     def close(self) -> None: ...

@@ -29,18 +29,20 @@ import logging
 import threading
 import time
 import weakref
+from typing import Any
 
 from banku import defaults
 from banku.application import gc_pause
 from banku.application.ports import DeadLetterSink, Feed, Feeds, NameKeys, ViewStore
 from banku.config import DEFAULT_GROUP, Settings
-from banku.domain.projection import Projection
+from banku.domain.projection import Batch, Projection
+from banku.domain.sealing import is_sealed
 from banku.errors import BankuError, PositionConflict, ServiceUnavailable
 
 log = logging.getLogger("banku.projector")
 
 
-def _release(held: dict) -> None:
+def _release(held: dict[str, Any]) -> None:
     """Close whatever a projector still holds (also run when it is garbage collected)."""
     for name in ("feed", "feeds", "dead", "view"):
         resource = held.pop(name, None)
@@ -71,25 +73,23 @@ class Projector:
         self.group_id = self.settings.group_id(group_id)
         self.topic = self.settings.topic_name
         self.session_timeout_ms = session_timeout_ms
-        if view is None:
-            from banku.adapters.redis.view import ReadModel
+        if view is None or feeds is None or dead_letters is None:
+            from banku import bootstrap  # the real adapters: Redis and Kafka
 
-            view = ReadModel(self.settings)
-        if feeds is None or dead_letters is None:
-            from banku.adapters.kafka.event_log import KafkaDeadLetters, KafkaFeeds
-
-            options = dict(
-                client_id=client_id or f"banku-projector-{self.group_id}",
-                session_timeout_ms=session_timeout_ms,
-                heartbeat_interval_ms=(heartbeat_interval_ms
-                                       or defaults.heartbeat_interval_ms(session_timeout_ms)),
-                max_poll_records=max_poll_records,
-                **defaults.PROJECTOR_FETCH,
-            )
+            if view is None:
+                view = bootstrap.view(self.settings)
             if feeds is None:
-                feeds = KafkaFeeds(self.settings, self.group_id, options)
+                options: dict[str, object] = dict(
+                    client_id=client_id or f"banku-projector-{self.group_id}",
+                    session_timeout_ms=session_timeout_ms,
+                    heartbeat_interval_ms=(heartbeat_interval_ms
+                                           or defaults.heartbeat_interval_ms(session_timeout_ms)),
+                    max_poll_records=max_poll_records,
+                    **defaults.PROJECTOR_FETCH,
+                )
+                feeds = bootstrap.feeds(self.settings, self.group_id, options)
             if dead_letters is None:
-                dead_letters = KafkaDeadLetters(self.settings)
+                dead_letters = bootstrap.dead_letters(self.settings)
         self.view: ViewStore = view
         self.feeds: Feeds = feeds
         self.dead: DeadLetterSink = dead_letters
@@ -106,7 +106,7 @@ class Projector:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         # Whatever this projector holds is released when it is closed, or garbage collected.
-        self._held: dict = {"view": view, "dead": dead_letters, "feeds": feeds}
+        self._held: dict[str, Any] = {"view": view, "dead": dead_letters, "feeds": feeds}
         self._finalizer = weakref.finalize(self, _release, self._held)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -222,18 +222,13 @@ class Projector:
         feed.commit({p: nxt for p, (_, nxt) in batch.positions.items()})
         return batch.applied + batch.dead_letters
 
-    def _reveal_names(self, batch) -> None:  # noqa: ANN001 - a banku.domain.projection.Batch
-        from banku.domain.sealing import is_sealed
-
+    def _reveal_names(self, batch: Batch) -> None:
         sealed = [(a, name) for a, _, name in batch.opens if is_sealed(name)]
         if not sealed:
             return
         if self.names is None:
             return  # a view without a key store shows the ciphertext
-        from banku.diagnostics import redis_errors
-
-        with redis_errors(self.settings):
-            shown = self.names.reveal(sealed)
+        shown = self.names.reveal(sealed)  # the adapter says in one sentence why it cannot
         batch.opens = [(a, p, shown.get(a, name) if is_sealed(name) else name)
                        for a, p, name in batch.opens]
 

@@ -8,10 +8,10 @@ share one topic. Time is not in the JSON: it comes from the Kafka record timesta
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from banku.domain import values
 from banku.domain.values import is_account_id
@@ -168,7 +168,10 @@ def _parse_json(text: str) -> Any:
     return json.loads(text)
 
 
-def _checked(rule, value: Any, what: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _checked(rule: Callable[[Any], _T], value: Any, what: str) -> _T:
     try:
         return rule(value)
     except CommandRejected as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from banku.domain.sealing import well_sealed
 from banku.errors import InvalidAmount, InvalidName, SameAccountTransfer
@@ -22,7 +22,7 @@ from banku.errors import InvalidAmount, InvalidName, SameAccountTransfer
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-def is_account_id(value: object) -> bool:
+def is_account_id(value: object) -> TypeGuard[str]:
     """True for a UUID in canonical text form, the only shape an account id may have."""
     return type(value) is str and _well_formed_id(value)
 

@@ -49,15 +49,17 @@ from banku.adapters.kafka.command_transport import (
     accepted,
     decode_command,
     outcome_partition,
+    outcome_result,
     refused,
 )
 from banku.adapters.kafka.event_log import KafkaEventLog
 from banku.application import gc_pause
+from banku.application.handling import Command, Handling
 from banku.application.write_model import WriteModel, command_id_of
 from banku.config import HANDLER_GROUP, Settings
 from banku.diagnostics import kafka_errors
 from banku.domain import rules
-from banku.domain.events import Event, encode, headers_for
+from banku.domain.events import Event, encode, headers_for, key_of
 from banku.domain.ledger import Receipt
 from banku.errors import BankuError, CommandRejected, ServiceUnavailable
 
@@ -70,6 +72,39 @@ compat.fence_zombies_for_good()
 
 class Fenced(BankuError):
     """Another handler owns this partition now: this one must stop."""
+
+
+class _Acknowledgement:
+    """A send inside the open transaction (`banku.application.ports.Sent`). Kafka's errors
+    pass through as they are: a fenced producer must be recognised as one."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: Any) -> None:  # noqa: ANN401 - kafka-python's FutureRecordMetadata
+        self._future = future
+
+    def result(self) -> tuple[int, int, int]:
+        md = self._future.get(timeout=defaults.SEND_TIMEOUT_S)
+        return md.partition, md.offset, md.timestamp
+
+
+class _InTransaction:
+    """Where the decided events go: the events topic, through the partition's transactional
+    producer (a `banku.application.handling.Writer`)."""
+
+    unseen_until_landed = True  # read_committed readers see nothing of an open transaction
+
+    def __init__(self, producer: Any, topic: str) -> None:  # noqa: ANN401
+        self.producer, self.topic = producer, topic
+
+    def write(self, event: Event, partition: int, command_id: str,
+              timestamp_ms: int | None) -> _Acknowledgement:
+        return _Acknowledgement(self.producer.send(
+            self.topic, key=key_of(event), value=encode(event), partition=partition,
+            headers=headers_for(command_id), timestamp_ms=timestamp_ms))
+
+    def flush(self) -> None:
+        self.producer.flush()
 
 
 class _Ownership(ConsumerRebalanceListener):
@@ -97,7 +132,8 @@ class CommandHandler:
         self.preparing: list[int] = []  # owned, paused, not yet able to decide
         self._retired: list[Any] = []  # producers of revoked partitions, closed in the loop
         self._committed_to: dict[int, int] = {}  # event partition -> after our last committed event
-        self.refusals: dict[str, dict[str, Any]] = {}  # command id -> its refused outcome
+        # The decisions (command id -> decide -> partition -> write) and the refusals given.
+        self.handling = Handling(self.state)
         self.decided = 0
         self._options = dict(session_timeout_ms=session_timeout_ms,
                              heartbeat_interval_ms=defaults.heartbeat_interval_ms(
@@ -202,7 +238,10 @@ class CommandHandler:
                 for record in records:
                     for outcome in orjson.loads(record.value):
                         if outcome.get("Outcome") == "refused":
-                            self.refusals[outcome["CommandId"]] = outcome
+                            try:
+                                outcome_result(outcome)
+                            except BankuError as refusal:
+                                self.handling.remember_refusal(outcome["CommandId"], refusal)
         finally:
             reader.close()
 
@@ -247,8 +286,8 @@ class CommandHandler:
             self.consumer.seek(tp, records[0].offset)
             self._refold()
             return
+        self.handling.landed(landed)
         for receipt in landed:
-            self.state.landed(receipt, expected=True)
             done = self._committed_to.get(receipt.partition, 0)
             self._committed_to[receipt.partition] = max(done, receipt.offset + 1)
         self.decided += len(records)
@@ -273,11 +312,13 @@ class CommandHandler:
             time.sleep(0.05)  # the markers are on their way
             self.state.catch_up()
 
-    def _decide_all(self, producer: Any, records: list,
-                    ) -> tuple[list[tuple[str, dict]], list[Receipt]]:
-        """Decide each command in order; returns the outcomes and the events' receipts."""
-        sent: list[tuple[str, Event, Any]] = []
-        answers: list[tuple[str, dict | None]] = []
+    def _decide_all(self, producer: Any, records: list[Any],  # noqa: ANN401
+                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[Receipt]]:
+        """Decide each command in order (`banku.application.handling`, the same use case as
+        direct mode); returns the outcomes and the events' receipts. What is not a command
+        goes to the dead letters, refused."""
+        commands: list[Command] = []
+        answers: list[tuple[str, dict[str, Any] | None]] = []  # None: the use case answers
         for record in records:
             cid = command_id_of(record.headers) or ""
             try:
@@ -290,53 +331,19 @@ class CommandHandler:
                 if cid:
                     answers.append((cid, refused(cid, NotACommand(str(exc)))))
                 continue
-            first = self.state.ledger.commands.get(cid)
-            if first is not None:  # decided before: the same answer (None: earlier in this batch)
-                answers.append((cid, accepted(cid, first) if first.offset >= 0 else None))
-                continue
-            if cid in self.refusals:
-                answers.append((cid, self.refusals[cid]))
-                continue
-            try:
-                event = self._decide(event)
-            except CommandRejected as refusal:
-                self.refusals[cid] = refused(cid, refusal)
-                answers.append((cid, self.refusals[cid]))
-                continue
-            partition = self.state.partition_of(event.acc_id)
-            future = producer.send(self.settings.topic_name, key=event.acc_id.encode(),
-                                   value=encode(event), partition=partition,
-                                   headers=headers_for(cid),
-                                   timestamp_ms=record.timestamp)
-            self.state.expect(event, partition, cid)
-            sent.append((cid, event, future))
+            commands.append(Command(cid, event, record.timestamp))
             answers.append((cid, None))
-        producer.flush()
-        receipts = {}
-        for cid, event, future in sent:
-            md = future.get(timeout=defaults.SEND_TIMEOUT_S)
-            receipts[cid] = Receipt(event, md.partition, md.offset, md.timestamp, cid)
+        decided, receipts = self.handling.decide_all(
+            commands, _InTransaction(producer, self.settings.topic_name))
+        results = iter(decided)
         outcomes = []
         for cid, outcome in answers:
-            if outcome is None:  # accepted in this batch (or a retry of one that was)
-                outcome = accepted(cid, receipts.get(cid) or self.state.ledger.commands[cid])
+            if outcome is None:
+                result = next(results)
+                outcome = (accepted(cid, result) if isinstance(result, Receipt)
+                           else refused(cid, result))
             outcomes.append((cid, outcome))
-        return outcomes, list(receipts.values())
-
-    def _decide(self, event: Event) -> Event:
-        """Decide with what we know; before refusing, look at the log again.
-
-        Accepting on what we already know is safe: this handler is the only writer of the
-        debits of its accounts, and what others write can only add to them (a transfer's credit)
-        or add accounts (which are never deleted). Only a refusal needs the latest news.
-        """
-        ledger = self.state.ledger
-        try:
-            return rules.decide(ledger, event, self.state.partition_of)
-        except CommandRejected:
-            if not self.state.catch_up():
-                raise  # nothing new: the refusal stands
-            return rules.decide(self.state.ledger, event, self.state.partition_of)
+        return outcomes, receipts
 
     def _answer(self, producer: Any, outcomes: list[tuple[str, dict]]) -> None:
         """One outcomes record per outcome partition: each command's answer goes to the

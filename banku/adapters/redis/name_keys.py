@@ -6,8 +6,11 @@ in ``[ns:]banku:keys``, the forgotten accounts in ``[ns:]banku:forgotten``. Seal
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 
+from banku.config import Settings
+from banku.diagnostics import redis_errors
 from banku.domain.sealing import (
     FORGOTTEN,
     NO_HISTORY,
@@ -24,26 +27,36 @@ class NameVault:
     """Per-account name keys in Redis, and the set of accounts whose key was destroyed
     (the Redis adapter of `banku.application.ports.NameKeys`)."""
 
-    def __init__(self, redis_client, prefix: str) -> None:  # noqa: ANN001 - a redis.Redis
+    def __init__(self, redis_client, prefix: str,  # noqa: ANN001 - a redis.Redis
+                 settings: Settings | None = None) -> None:
         self.redis = redis_client
         self.prefix = prefix
+        self.settings = settings  # with it, Redis's failures are told as one sentence
         self.keys_key = f"{prefix}banku:keys"
         self.forgotten_key = f"{prefix}banku:forgotten"
 
     def seal(self, account_id: str, name: str) -> str:
         """Seal a name under the account's key (made now, or the one a retry already made)."""
-        self.redis.hsetnx(self.keys_key, account_id, new_key())
-        return seal_with(self.redis.hget(self.keys_key, account_id), account_id, name)
+        with self._errors():
+            self.redis.hsetnx(self.keys_key, account_id, new_key())
+            key = self.redis.hget(self.keys_key, account_id)
+        return seal_with(key, account_id, name)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        with redis_errors(self.settings) if self.settings is not None else nullcontext():
+            yield
 
     def reveal(self, sealed_names: Iterable[tuple[str, str]]) -> dict[str, str]:
         """Account id -> the name to show, for (account id, sealed name) pairs."""
         pairs = list(sealed_names)
         if not pairs:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys_key, [a for a, _ in pairs])
-        pipe.smismember(self.forgotten_key, [a for a, _ in pairs])
-        keys, forgotten = pipe.execute()
+        with self._errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hmget(self.keys_key, [a for a, _ in pairs])
+            pipe.smismember(self.forgotten_key, [a for a, _ in pairs])
+            keys, forgotten = pipe.execute()
         return shown_names(pairs, keys, forgotten)
 
     def forget(self, account_id: str, view_key: str | None = None) -> str:

@@ -250,7 +250,7 @@ class ReadModel:
         """The keys of sealed names (crypto-shredding), in this view's Redis."""
         from banku.adapters.redis.name_keys import NameVault
 
-        return NameVault(self.redis, self.prefix)
+        return NameVault(self.redis, self.prefix, self.settings)
 
     # --- the Go original's three functions ---------------------------------------------------
     def fetch_account(self, account_id: str) -> BankAccount | None:
