@@ -22,7 +22,7 @@ from banku.application.write_model import WriteModel
 from banku.domain import sealing as names
 from banku.domain.events import Event
 from banku.domain.ledger import BankAccount, Receipt
-from banku.domain.projection import Batch
+from banku.domain.projection import Batch, source_of
 from banku.domain.values import INT64_MAX
 from banku.errors import BankuError, PositionConflict, ServiceUnavailable, ViewCorrupt
 
@@ -208,11 +208,18 @@ class MemoryFeed:
 
 
 class MemoryDeadLetters:
+    """The dead-letter topic in a list: one letter per refused record, as in Kafka's adapter (a
+    record refused again, by a replay, is not stored twice)."""
+
     def __init__(self) -> None:
         self.letters: list[tuple[Record, str]] = []
 
     def send(self, letters: list[tuple[Record, str]]) -> None:
-        self.letters.extend(letters)
+        stored = {source_of(record) for record, _ in self.letters}
+        for record, reason in letters:
+            if source_of(record) not in stored:
+                stored.add(source_of(record))
+                self.letters.append((record, reason))
 
     def close(self) -> None:
         pass

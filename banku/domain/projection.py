@@ -47,6 +47,23 @@ class Record:
     topic: str = ""
 
 
+# A dead letter is the refused record as it was, with two headers: why it was refused, and where
+# it came from. The source (topic/partition/offset) names the record exactly, so a dead-letter
+# sink can keep one letter per refused record however often the log is replayed.
+REASON_HEADER = "banku.reason"
+SOURCE_HEADER = "banku.source"
+
+
+def source_of(record: Record) -> str:
+    """Where a record came from, as a dead letter's source header says it:
+    topic/partition/offset."""
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def dead_letter_headers(record: Record, reason: str) -> list[tuple[str, bytes]]:
+    return [(REASON_HEADER, reason.encode()), (SOURCE_HEADER, source_of(record).encode())]
+
+
 @dataclass
 class Batch:
     """What one batch of records does to the view, written in one atomic step."""

@@ -24,6 +24,7 @@ from banku.adapters.kafka.clients import (
 from banku.adapters.redis.view import ReadModel
 from banku.config import _NAMESPACE_RE, PARTITIONS, Settings
 from banku.diagnostics import kafka_errors, namespace_phrase, not_allowed, redis_errors
+from banku.domain.projection import REASON_HEADER, SOURCE_HEADER
 from banku.errors import NotAllowed
 
 
@@ -183,8 +184,8 @@ def dead_letters(settings: Settings, topic: str | None = None) -> list[dict[str,
             for record in records:
                 headers = {k: v.decode(errors="replace") for k, v in record.headers or []}
                 letters.append({
-                    "source": headers.get("banku.source", "?"),
-                    "reason": headers.get("banku.reason", "?"),
+                    "source": headers.get(SOURCE_HEADER, "?"),
+                    "reason": headers.get(REASON_HEADER, "?"),
                     "value": record.value,
                     "offset": record.offset,
                 })

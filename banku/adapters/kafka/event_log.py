@@ -28,6 +28,7 @@ from banku.adapters.kafka.clients import (
 from banku.application.ports import Assignment, Record
 from banku.config import Settings
 from banku.diagnostics import explain_kafka, kafka_down, kafka_errors
+from banku.domain.projection import SOURCE_HEADER, dead_letter_headers, source_of
 from banku.errors import ServiceUnavailable
 
 
@@ -306,25 +307,52 @@ class KafkaFeeds:
 
 
 class KafkaDeadLetters:
-    """``<topic>.dlq``: the record as it was, the reason and its origin in headers."""
+    """``<topic>.dlq``: the record as it was, the reason and its origin in headers; one letter
+    per refused record, however often the log is replayed.
+
+    A replay (or a projector restarted before its positions moved) refuses the same records
+    again. Before it writes, the sink reads the source headers the topic holds (all of them the
+    first time, then only what was added since), and skips a record already there, so the
+    topic does not grow on replay. Two projectors refusing the same record at the same moment
+    (a replay beside the live one) could still both write it: the window is one read.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.topic = settings.dlq_topic
         self._producer: KafkaProducer | None = None
+        self._reader: KafkaConsumer | None = None
+        self._read_to: dict[int, int] = {}  # partition -> next offset of the DLQ to read
+        self._stored: set[str] = set()  # sources of the letters in the DLQ, as far as read
+
+    def stored(self) -> set[str]:
+        """The sources of the letters the DLQ holds (read up to its end now)."""
+        if self._reader is None:
+            self._reader = make_reader(self.settings)
+        with kafka_errors(self.settings, f"topic {self.topic}"):
+            for records in read_to_end(self._reader, self._read_to, self.topic):
+                for record in records:
+                    source = dict(record.headers or []).get(SOURCE_HEADER)
+                    if source is not None:
+                        self._stored.add(source.decode(errors="replace"))
+        return self._stored
 
     def send(self, letters: list[tuple[Record, str]]) -> None:
         if self._producer is None:
-            ensure_topic(self.settings, self.settings.dlq_topic)
+            ensure_topic(self.settings, self.topic)
             self._producer = make_producer(self.settings)
-        topic = self.settings.dlq_topic
         try:
-            with kafka_errors(self.settings, f"topic {topic}"):
-                futures = [self._producer.send(
-                    topic, key=record.key, value=record.value, timestamp_ms=record.timestamp,
-                    headers=[("banku.reason", reason.encode()),
-                             ("banku.source",
-                              f"{record.topic}/{record.partition}/{record.offset}".encode())],
-                ) for record, reason in letters]
+            stored = self.stored()
+            with kafka_errors(self.settings, f"topic {self.topic}"):
+                futures = []
+                for record, reason in letters:
+                    source = source_of(record)
+                    if source in stored:
+                        continue  # refused before (a replay): its letter is there already
+                    stored.add(source)
+                    futures.append(self._producer.send(
+                        self.topic, key=record.key, value=record.value,
+                        timestamp_ms=record.timestamp, headers=dead_letter_headers(record, reason)))
                 # The bookmark may only move past a poison record once it is safe in the DLQ.
                 for future in futures:
                     future.get(timeout=defaults.SEND_TIMEOUT_S)
@@ -335,3 +363,6 @@ class KafkaDeadLetters:
         if self._producer is not None:
             self._producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
             self._producer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None

@@ -61,6 +61,7 @@ from banku.diagnostics import kafka_errors
 from banku.domain import rules
 from banku.domain.events import Event, encode, headers_for, key_of
 from banku.domain.ledger import Receipt
+from banku.domain.projection import dead_letter_headers
 from banku.errors import BankuError, CommandRejected, ServiceUnavailable
 
 log = logging.getLogger("banku.handler")
@@ -358,9 +359,7 @@ class CommandHandler:
 
     def _dead_letter(self, producer: Any, record: Any, reason: str) -> None:
         producer.send(self.settings.commands_dlq_topic, key=record.key, value=record.value,
-                      headers=[("banku.reason", reason.encode()),
-                               ("banku.source",
-                                f"{record.topic}/{record.partition}/{record.offset}".encode())])
+                      headers=dead_letter_headers(record, reason))
         log.warning("dead letter %s/%s: %s", record.partition, record.offset, reason,
                     extra={"event": "dead_letter", "partition": record.partition,
                            "offset": record.offset, "reason": reason})
