@@ -20,8 +20,8 @@ def _expected(namespace: str, notebook: str) -> str:
     return f"{namespace}-{notebook}.{TOPIC}" if namespace else f"{notebook}.{TOPIC}"
 
 
-@check("Build the notebook's settings with notebook.notebook_settings(notebook_name,"
-       " Settings(namespace=namespace)) and return their .topic_name.")
+@check("notebook.notebook_settings makes a notebook's settings from yours, and every Settings"
+       " knows its topic's name.")
 def check_topic_of(topic_of: Callable[[str, str], str]) -> bool:
     for namespace, notebook in CASES:
         got = topic_of(namespace, notebook)

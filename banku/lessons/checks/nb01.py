@@ -94,8 +94,8 @@ WIRE_CASES: list[Event] = [
 ]
 
 
-@check("Build a dict with the Go field names in the Go struct's order for the event's type,"
-       " then turn it into compact JSON bytes.")
+@check("Build a dict with the Go field names, in the Go struct's order, then turn it into"
+       " JSON bytes the way Go writes them.")
 def check_go_wire(go_wire: Callable[[Event], bytes]) -> bool:
     for event in WIRE_CASES:
         want = encode(event)
@@ -208,8 +208,8 @@ def _unchanged(balances: dict[str, int]) -> None:
                      " into the ledger, after it was written.")
 
 
-@check("Check the rules in the order listed, raise the first one's refusal, and otherwise"
-       " return the WithdrawEvent as a dict.")
+@check("Go through the rules in the order listed; the first one a command breaks decides its"
+       " refusal.")
 def check_decide_withdrawal(decide_withdrawal: Callable[[dict[str, int], str, Any], dict]) -> bool:
     for acc, amount, refusal in WITHDRAWALS:
         balances = dict(BALANCES)
@@ -222,8 +222,8 @@ def check_decide_withdrawal(decide_withdrawal: Callable[[dict[str, int], str, An
                   " cases): an overdraft is refused before anything reaches the log.")
 
 
-@check("Check the rules in the order listed (amount, both accounts, not the same, funds),"
-       " raise the first one's refusal, otherwise return the TransferEvent as a dict.")
+@check("Go through the rules in the order listed (a transfer has two accounts to look up);"
+       " the first one a command breaks decides its refusal.")
 def check_decide_transfer(decide_transfer: Callable[[dict[str, int], str, str, Any], dict]) -> bool:
     for source, target, amount, refusal in TRANSFERS:
         balances = dict(BALANCES)
