@@ -183,3 +183,17 @@ def test_dead_letters_mistakes(poisoned, mistake, hint, capsys):
     assert nb02.check_dead_letters(read_dead_letters_with(settings, **mistake), settings) is False
     out = said(capsys)
     assert out.startswith("✘") and hint in out, out
+
+
+def test_the_notebooks_own_lua_solution_passes(settings, capsys):
+    import nbformat
+
+    from banku.lessons import authoring
+
+    nb = nbformat.read(authoring.NOTEBOOKS / "02_replay_from_offset_zero.ipynb", as_version=4)
+    (solution,) = [c.source for c in nb.cells if "solution" in authoring.tags(c)
+                   and "APPLY_ONCE = " in c.source]
+    given: dict = {}
+    exec(solution, given)  # noqa: S102 - the kit's own cell: a string assignment
+    assert nb02.check_apply_once(given["APPLY_ONCE"], settings) is True
+    assert said(capsys).startswith("✔")

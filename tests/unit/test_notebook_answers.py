@@ -7,6 +7,7 @@ lines, the naming rule of namespaces. Then the lessons themselves are checked fo
 put in the learner's hands, in code cells the learner runs (not in solutions): a producer with
 `acks` and a keyed send, a consumer poll loop with an explicit commit, direct Redis commands, the
 Lua script, a dead letter read back with its headers, and markdown on retention and CQRS.
+The exercises' own solutions pass their checks (`banku.lessons.checks`).
 """
 
 from __future__ import annotations
@@ -128,12 +129,44 @@ def balances_by_hand(rows: list[dict]) -> dict[str, int]:
 
 
 # --- 00 -------------------------------------------------------------------------------------------
-def test_00_the_topic_of_bobs_notebook_02():
-    # The rule: a notebook's namespace is "<yours>-<notebook>",
-    # and its topic "<namespace>.banku-transactions".
-    answer = f"{'bob'}-{'nb02'}.{'banku-transactions'}"
-    solution = _cell(_notebook(LESSONS[0]), "bob_nb02", tag=authoring.SOLUTION_TAG)
-    assert _text(solution).strip() == answer
+def _solved(nb, name: str, **given):
+    """The function ``name`` as the notebook's solution cells define it (their imports and
+    definitions only: what they print needs the notebook's state), given names the lesson
+    defines before (``given``)."""
+    import ast
+
+    namespace: dict = dict(given)
+    for cell in nb.cells:
+        if authoring.SOLUTION_TAG not in _tags(cell):
+            continue
+        tree = ast.parse(cell.source)
+        tree.body = [node for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom))
+                     or (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant))]
+        exec(compile(tree, "<solution>", "exec"), namespace)  # noqa: S102 - the kit's own cells
+    return namespace[name]
+
+
+def _exercise_then_check(nb, name: str, check: str) -> None:
+    """The exercise defines ``name`` as a stub, and the check cell after it calls ``check``."""
+    exercise = _cell(nb, f"def {name}(", tag=authoring.EXERCISE_TAG)
+    assert 'raise NotImplementedError("your code here")' in exercise.source
+    _cell(nb, f"{check}({name}", tag=authoring.CHECK_TAG)
+
+
+def test_00_the_solution_passes_its_check(capsys):
+    from banku.lessons.checks.nb00 import check_topic_of
+
+    nb = _notebook(LESSONS[0])
+    _exercise_then_check(nb, "topic_of", "check_topic_of")
+    from banku import Settings
+    from banku.lessons import notebook
+
+    topic_of = _solved(nb, "topic_of", Settings=Settings, notebook=notebook)
+    # The rule: a notebook's namespace is "<yours>-<notebook>", its topic
+    # "<namespace>.banku-transactions".
+    assert topic_of("bob", "nb02") == f"{'bob'}-{'nb02'}.{'banku-transactions'}"
+    assert check_topic_of(topic_of) is True
 
 
 # --- 01 -------------------------------------------------------------------------------------------
@@ -143,20 +176,43 @@ def _accounts_01(nb) -> dict[str, str]:
     return {name: str(uuid.uuid5(uuid.NAMESPACE_URL, f"banku:nb01:{name}")) for name in names}
 
 
-def test_01_exercise_1_the_partition_of_each_key():
+def test_01_exercise_1_the_partition_of_each_key(capsys):
+    from kafka.partitioner.default import murmur2 as kafka_python_murmur2
+
+    from banku.lessons.checks.nb01 import check_partition_of
+
     nb = _notebook(LESSONS[1])
-    expected = {name: kafka_partition(acc) for name, acc in _accounts_01(nb).items()}
-    # The answer the solution printed ...
-    solution = _cell(nb, "def partition_of", tag=authoring.SOLUTION_TAG)
-    printed = _text(solution).splitlines()[0]
-    assert eval(printed, {}) == expected  # noqa: S307 - a dict literal we wrote ourselves
-    # ... and where the broker actually put each account's records in that run.
+    accounts = _accounts_01(nb)
+    expected = {name: kafka_partition(acc) for name, acc in accounts.items()}
+    # Where the broker actually put each account's records in the stored run ...
     table = _text(_cell(nb, "sent.groupby(\"account\").agg"))
     placed = {m.group(1): int(m.group(2))
               for m in re.finditer(r"^(\w[\w ]*?)\s+\[(\d)\]", table, re.MULTILINE)}
     assert placed == {name: p for name, p in expected.items()}
     adam = _text(_cell(nb, "metadata = future.get("))
     assert f"stored in partition {expected['Adam Pahlevi']}, offset 0" in adam
+    # ... agrees with the notebook's solution, which its check accepts.
+    _exercise_then_check(nb, "partition_of", "check_partition_of")
+    partition_of = _solved(nb, "partition_of", murmur2=kafka_python_murmur2)
+    by_id = {accounts[name]: partition for name, partition in placed.items()}
+    assert check_partition_of(partition_of, by_id) is True
+
+
+def test_01_exercises_2_to_4_the_solutions_pass_their_checks(capsys):
+    import banku
+    from banku.domain import events
+    from banku.lessons.checks import nb01
+
+    nb = _notebook(LESSONS[1])
+    given = {name: getattr(banku, name) for name in (
+        "AccountNotFound", "InsufficientFunds", "InvalidAmount", "SameAccountTransfer")}
+    given.update(json=json, **{name: getattr(events, name) for name in (
+        "CreateEvent", "DepositEvent", "WithdrawEvent", "TransferEvent")})
+    for name, check in (("go_wire", nb01.check_go_wire),
+                        ("decide_withdrawal", nb01.check_decide_withdrawal),
+                        ("decide_transfer", nb01.check_decide_transfer)):
+        _exercise_then_check(nb, name, check.__name__)
+        assert check(_solved(nb, name, **given)) is True, capsys.readouterr().out
 
 
 def test_01_balances_and_the_keyless_reader_add_up():
@@ -174,21 +230,20 @@ def test_01_balances_and_the_keyless_reader_add_up():
     assert f"lowest: {lowest}  final: {timmy}" in _text(_cell(nb, "partition without a key"))
 
 
-def test_01_exercise_2_the_refused_transfer():
+def test_01_the_refused_withdrawal_writes_nothing():
     from banku import Bank, InsufficientFunds
     from banku.adapters.memory import MemoryLog, MemoryView
 
     log = MemoryLog()
     bank = Bank(log=log, view=MemoryView())
-    me, adam = bank.create_account("Me"), bank.create_account("Adam")
-    bank.deposit(me, 5000)
+    adam = bank.create_account("Adam")
+    bank.deposit(adam, 1400)
     before = [len(p) for p in log.records]
     with pytest.raises(InsufficientFunds):
-        bank.transfer(me, adam, 6000)
+        bank.withdraw(adam, 5000)
     assert [len(p) for p in log.records] == before
-    shown = _text(_cell(_notebook(LESSONS[1]), "bank.transfer(me, adam, 6000)",
-                        tag=authoring.SOLUTION_TAG))
-    assert "has 5000 cents, cannot take 6000" in shown and "Nothing was written." in shown
+    shown = _text(_cell(_notebook(LESSONS[1]), "bank.withdraw(adam, 5000)"))
+    assert "has 1400 cents, cannot take 5000" in shown and "end offsets unchanged: True" in shown
 
 
 # --- 02 -------------------------------------------------------------------------------------------
@@ -210,23 +265,23 @@ def test_02_the_naive_projector_counts_the_deposit_twice():
     assert f"naive view: {truth + 2000} cents; the log says {truth}: off by 2000" in shown
 
 
-def test_02_exercise_1_marking_first_loses_the_deposit():
+def test_02_the_exercises_are_stubs_followed_by_their_checks():
+    # Each check runs against the real servers: tests/test_checks_nb02.py.
+    nb = _notebook(LESSONS[2])
+    _exercise_then_check(nb, "mark_first_projector", "check_mark_first")
+    _exercise_then_check(nb, "read_dead_letters", "check_dead_letters")
+    lua = _cell(nb, "APPLY_ONCE = ", tag=authoring.EXERCISE_TAG)
+    assert "-- your Lua here" in lua.source
+    _cell(nb, "check_apply_once(APPLY_ONCE", tag=authoring.CHECK_TAG)
+
+
+def test_02_the_safe_projector_keeps_the_deposit_once():
     nb = _notebook(LESSONS[2])
     _, before = _ingrid_after_first_11()
     truth = before + 2000
-    shown = _text(_cell(nb, "def mark_first_projector", tag=authoring.SOLUTION_TAG))
-    assert f"Ingrid: {before} cents; the log says {truth}: off by -2000" in shown
     safe = _text(_cell(nb, "safe_projector(crash_at=crash_here)"))
     assert f"safe view: {truth} cents; the log says {truth}" in safe
     assert "restarted: applied 0 events" in safe
-
-
-def test_02_exercise_2_the_damaged_account():
-    rows = sample_rows(10_000)
-    names = {r["AccId"]: r["AccName"] for r in rows if r["Type"] == "CreateEvent"}
-    victim = sorted(names)[0]  # `sorted(expected)[0]` in the exercise: the smallest account id
-    shown = _text(_cell(_notebook(LESSONS[2]), "damaged = [", tag=authoring.SOLUTION_TAG))
-    assert f"damaged accounts: [{names[victim]!r}]" in shown
 
 
 def test_02_the_dead_letters_and_the_records_they_came_from():
@@ -235,11 +290,10 @@ def test_02_the_dead_letters_and_the_records_they_came_from():
     partition = kafka_partition(ingrid)
     in_partition = [r for r in sample_rows(11) if kafka_partition(r["AccId"]) == partition]
     poison = len(in_partition) + 1  # after Ingrid's partition's sample records and the deposit
-    letters = _text(_cell(nb, "letter.headers"))
-    assert f"banku.source: nb02.banku-transactions/{partition}/{poison}" in letters
-    assert f"banku.source: nb02.banku-transactions/{partition}/{poison + 1}" in letters
-    assert "header banku.reason: the value is not JSON" in letters
-    assert "header banku.reason: the value is JSON list, not an object" in letters
+    letters = _text(_cell(nb, '"banku", "dlq"'))  # `banku dlq`, as the lesson runs it
+    assert f"nb02.banku-transactions/{partition}/{poison}: the value is not JSON" in letters
+    assert f"nb02.banku-transactions/{partition}/{poison + 1}: the value is JSON list, not an" \
+        " object" in letters
 
 
 # --- what the lessons put in the learner's hands ---------------------------------------
@@ -277,12 +331,21 @@ def test_the_lua_script_is_shown():
 
 def test_a_dead_letter_is_read_back_with_its_headers():
     nb = _notebook(LESSONS[2])
-    cell = _cell(nb, "letter.headers")
-    assert authoring.SOLUTION_TAG not in _tags(cell)
-    assert "settings.dlq_topic" in cell.source and "KafkaConsumer(" in cell.source
+    # The learner writes the reader (exercise 3); the solution reads the headers.
+    solution = _cell(nb, "def read_dead_letters", tag=authoring.SOLUTION_TAG)
+    assert "record.headers" in solution.source and "KafkaConsumer(" in solution.source
     raw = _cell(nb, "KafkaProducer(", "withdraw###")  # the malformed records, sent by hand
     assert authoring.SOLUTION_TAG not in _tags(raw)
-    assert "banku.reason" in _text(cell) and "banku.source" in _text(cell)
+    markdown = _markdown(nb)
+    assert "`banku.source`" in markdown and "`banku.reason`" in markdown
+
+
+@pytest.mark.parametrize("name", LESSONS[:3])
+def test_no_stored_output_shows_a_test_stack_port(name):
+    """The stored outputs are a learner's run (9092, 6379), never a test stack's (20000 up)."""
+    for cell in _notebook(name).cells:
+        found = re.search(r"(?:127\.0\.0\.1|localhost):(2\d{4})", _text(cell))
+        assert not found, f"{name}: a stored output shows port {found.group(1)}"
 
 
 def test_the_markdown_explains_retention_and_names_cqrs():
