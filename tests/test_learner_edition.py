@@ -21,12 +21,12 @@ from banku.lessons.notebook import reset_notebook
 
 # The notebooks executed here. 04 (consumer-group failover) is left to nbval: it runs for
 # minutes, and what the learner edition changes in it (one solution cell removed) is covered
-# by the static checks below. 06 (two writers) runs in about half a minute, its handler
-# processes included; 07 and 08 in about half a minute and ten seconds.
+# by the static checks below. 06 (two writers) runs in about twenty seconds; 07 (transactions
+# and fencing) in about half a minute, its handler processes and its checks' own topics included.
 # Executed in the learner edition (the others are checked statically below: no later cell
-# needs a name only a solution defines). 04 and 05 kill processes and brokers; 07 and 08 are
+# needs a name only a solution defines). 04 and 05 kill processes and brokers; 08 to 10 are
 # long; each of them also runs in full under nbval.
-EXECUTED = ("00_", "01_", "02_", "03_", "06_")
+EXECUTED = ("00_", "01_", "02_", "03_", "06_", "07_")
 
 # Lines a solution may share with any code without giving anything away.
 _TRIVIAL = re.compile(r"^(#.*|[\])}]+[,:]?|\.\.\.|pass|try:|else:|finally:|return|break)?$")
@@ -119,7 +119,8 @@ def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, b
                       if o.output_type == "error" and "raises-exception" not in _tags(c)]
             assert not errors, f"{path.name}: cells failed: {errors}"
     finally:
-        for notebook in ("nb00", "nb01", "nb02", "nb03", "nb06", "nb07", "nb07-cold", "nb08"):
+        for notebook in ("nb00", "nb01", "nb02", "nb03", "nb06", "nb07tx", "nb07", "nb07-cold",
+                         "nb08"):
             reset_notebook(base_settings.with_namespace(f"{namespace}-{notebook}"))
     print("learner edition executed:", ", ".join(timings))
 

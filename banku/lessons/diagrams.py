@@ -10,7 +10,9 @@ which colour-blind readers tell apart (no red/green pair).
 * ``cqrs`` — the write side (commands, rules, events) and the read side (projector, view);
 * ``atomic_step`` — the projector's batch and its positions written in one step, and a crash;
 * ``rebalance`` — a consumer group losing a member, before and after;
-* ``isr`` — leader, followers, the in-sync replicas, ``acks=all`` and a leader crash.
+* ``isr`` — leader, followers, the in-sync replicas, ``acks=all`` and a leader crash;
+* ``race`` — two writers that read, check and write, and both pass one funds check;
+* ``command_handler`` — one writer per account, deciding in one Kafka transaction per batch.
 """
 
 from __future__ import annotations
@@ -221,6 +223,66 @@ def isr() -> Figure:
     return fig
 
 
+def race() -> Figure:
+    fig, ax = _canvas(12, 6.4, "Two writers, one account: read, check, write")
+    note(ax, 2, 57, "time \u2192", size=9)
+    for row, (who, color) in enumerate([("Adam's Bank", ADAM), ("Eve's Bank", EVE)]):
+        y = 42 - row * 16
+        box(ax, 1, y, 17, 9, who, CODE, edge=color, size=10, weight="bold")
+        steps = ["read the log:\nbalance 100.00", "check: 70.00 <= 100.00\naccepted",
+                 "write a\nWithdrawEvent of 70.00"]
+        for i, text in enumerate(steps):
+            x = 24 + i * 22 + row * 10  # Eve's steps start a little later
+            box(ax, x, y, 19, 9, text, color if i == 2 else PAPER, edge=color, size=8.5,
+                text_color=PAPER if i == 2 else INK)
+            if i:
+                arrow(ax, (x - 3, y + 4.5), (x, y + 4.5), color=color)
+    box(ax, 22, 5, 60, 12, "", KAFKA)
+    note(ax, 24, 14, "the log (one partition)", size=9, color=INK)
+    for i, (text, color) in enumerate([("deposit 100.00", BOB), ("withdraw 70.00", ADAM),
+                                       ("withdraw 70.00", EVE)]):
+        box(ax, 24 + i * 19, 6.5, 17, 5, text, color, style="square,pad=0", size=8.5,
+            text_color=PAPER)
+    arrow(ax, (79, 42), (62, 17.5), color=ADAM)
+    arrow(ax, (89, 26), (81, 17.5), color=EVE)
+    box(ax, 86, 3, 33, 16, "", WARN)
+    note(ax, 88, 14.5, "Both reads come before", size=9, color=INK)
+    note(ax, 88, 10, "either write: both checks pass,", size=9, color=INK)
+    note(ax, 88, 6, "the log folds to \u221240.00", size=9, color=INK)
+    return fig
+
+
+def command_handler() -> Figure:
+    fig, ax = _canvas(12, 6.4, "One writer per account: the command handler")
+    for i, name in enumerate(["Adam's Bank", "Eve's Bank", "a branch's Bank"]):
+        box(ax, 1, 44 - i * 12, 16, 8, name, CODE, size=9)
+        arrow(ax, (17, 48 - i * 12), (25, 40), color=MUTED)
+    box(ax, 25, 18, 22, 34, "", KAFKA)
+    note(ax, 26.5, 48.5, "commands topic\nkeyed by account", size=8.5, color=INK)
+    colors = [ADAM, EVE, BOB]
+    for p in range(3):
+        box(ax, 27, 36 - p * 7, 18, 5, f"partition {p}", colors[p], style="square,pad=0",
+            size=8.5, text_color=PAPER)
+    for h, (name, parts) in enumerate([("handler-1", [0, 1]), ("handler-2", [2])]):
+        y = 36 - h * 16
+        box(ax, 56, y, 18, 10, f"{name}\nits own ledger", CODE, size=9, weight="bold")
+        for p in parts:
+            arrow(ax, (45, 38.5 - p * 7), (56, y + 5), color=colors[p])
+    box(ax, 82, 10, 36, 46, "", "#f7f9fb", edge=INK)
+    note(ax, 84, 52, "ONE Kafka transaction per batch", size=9.5, color=INK)
+    for i, (text, color) in enumerate([("events topic\n(the accepted commands)", KAFKA),
+                                       ("outcomes topic\n(an answer per command)", KAFKA),
+                                       ("__consumer_offsets\n(the commands done)", KAFKA)]):
+        box(ax, 85, 38 - i * 12, 30, 9, text, color, size=8.5)
+    arrow(ax, (74, 41), (85, 42.5))
+    arrow(ax, (74, 25), (85, 30.5))
+    arrow(ax, (74, 25), (85, 18.5))
+    note(ax, 1, 15, "each Bank reads its answer\nfrom the outcomes topic", size=8.5)
+    note(ax, 1, 4, "The group gives each command partition to one handler: one writer per"
+         " account. A new owner's init_transactions()\nfences the old one; since KIP-447 the"
+         " group's metadata fences a replaced member's offsets too.", size=9, color=INK)
+    return fig
+
 # What each picture says, for a reader who cannot see it (the notebooks' alt text, the SVG's title).
 ALT = {
     "partitions": "A producer sends each account's events, keyed by account id, to one of three"
@@ -237,11 +299,19 @@ ALT = {
                  " killed and its session times out, its partition moves to another member.",
     "isr": "A partition with three replicas: the leader and two in-sync followers; when the"
            " leader's broker dies, an in-sync follower becomes leader and acks=all writes go on.",
+    "race": "Two timelines, Adam's Bank and Eve's: each reads the log (balance 100.00), checks"
+            " 70.00 against it and writes a WithdrawEvent; both reads come before either write,"
+            " so the log ends with two withdrawals and folds to -40.00.",
+    "command_handler": "Banks send commands keyed by account to the commands topic; each of its"
+                       " three partitions has one owner in the handler group, which decides with"
+                       " its own ledger and writes the events, the outcomes and its consumed"
+                       " offsets in one Kafka transaction; each Bank reads its answer from the"
+                       " outcomes topic.",
 }
 
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "partitions": partitions, "cqrs": cqrs, "atomic_step": atomic_step,
-    "rebalance": rebalance, "isr": isr,
+    "rebalance": rebalance, "isr": isr, "race": race, "command_handler": command_handler,
 }
 
 

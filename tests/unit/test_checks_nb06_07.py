@@ -83,7 +83,7 @@ def test_06_fold_by_hand_on_a_real_log_compares_with_the_kits_fold(capsys):
               {"AccId": a, "Type": "TransferEvent", "TargetId": b, "Amount": 400}]
     records = [SimpleNamespace(value=json.dumps(v).encode()) for v in values]
     assert nb06.check_balance_by_hand(balance_by_hand, records) is True
-    assert "2 accounts of the real log" in _answer(capsys)
+    assert "on the real log (2 account(s))" in _answer(capsys)
 
 
 # --- 06, exercise 2: the three-way race, predicted ------------------------------------------------
@@ -135,7 +135,7 @@ def test_06_idempotent(capsys):
     assert nb06.check_idempotent(handle) is True
     assert _answer(capsys).startswith("✔ ")
     assert nb06.check_idempotent(_stub) is False
-    assert "Look the command id up in `decided` first" in _answer(capsys)
+    assert "ask whether this command id was decided already" in _answer(capsys)
     assert nb06.check_idempotent(marks_first) is False
     assert "Remember the id only after the write succeeded" in _answer(capsys)
     assert nb06.check_idempotent(by_amount) is False

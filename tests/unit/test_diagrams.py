@@ -49,7 +49,8 @@ def test_the_notebooks_embed_the_same_pictures(name):
 
 
 def test_the_covered_topics_are_the_guides():
-    assert set(diagrams.DIAGRAMS) == {"partitions", "cqrs", "atomic_step", "rebalance", "isr"}
+    assert set(diagrams.DIAGRAMS) == {"partitions", "cqrs", "atomic_step", "rebalance", "isr",
+                                     "race", "command_handler"}
 
 
 @pytest.mark.parametrize("name", sorted(diagrams.DIAGRAMS))

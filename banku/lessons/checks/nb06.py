@@ -90,8 +90,9 @@ def check_balance_by_hand(balance_by_hand: Callable[[str, list], int],
                 raise NotYet(f"On the real log, account {account} folds to {got!r} cents with"
                              f" your code and {want} with the kit's.",
                              "Compare the event types you handle with those in the log.")
-        return proven(f"your fold agrees with the kit's on {len(accounts)} accounts of the real"
-                      " log, and on transfers in and out, other accounts and unknown fields.")
+        return proven(f"your fold agrees with the kit's on the real log ({len(accounts)}"
+                      " account(s)), and on transfers in and out, other accounts and unknown"
+                      " fields.")
     return proven("your fold handles deposits, withdrawals, transfers in and out, other"
                   " accounts and unknown fields.")
 
@@ -127,8 +128,8 @@ def _fresh_log() -> tuple[list[int], Callable[[int], int]]:
     return log, write
 
 
-@check("Look the command id up in `decided` first: if it is there, return what it holds and"
-       " write nothing; otherwise write, then remember the outcome under the id.")
+@check("Before writing, ask whether this command id was decided already; and think about"
+       " when to remember it: before the write, or after it succeeded?")
 def check_idempotent(handle: Callable[[str, int, dict, Callable[[int], int]], int]) -> bool:
     """`handle(command_id, amount, decided, write)` -> the offset of the command's event."""
     log, write = _fresh_log()
