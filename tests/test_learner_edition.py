@@ -1,8 +1,10 @@
 """The learner edition: solutions removed, exercises kept, and it still runs (real servers).
 
-`./kit learner` builds it with `banku.lessons.authoring.learner_edition`; here it is built into a
-temporary directory, searched for any line of solution code, and executed against the test
-stack with nbclient, the way a learner would run it: top to bottom, exercises left blank.
+`./kit lab` serves it and `./kit learner` builds it, both with
+`banku.lessons.authoring.learner_edition`; here it is built into a temporary directory, searched
+for any line of solution code, and executed against the test stack with nbclient, the way a
+learner would run it: top to bottom, exercises left as handed out, and every check answering
+its stub with one line and a hint.
 """
 
 from __future__ import annotations
@@ -16,17 +18,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from banku.lab import workshop
 from banku.lessons import authoring
 from banku.lessons.notebook import reset_notebook
 
-# The notebooks executed here. 04 (consumer-group failover) is left to nbval: it runs for
-# minutes, and what the learner edition changes in it (one solution cell removed) is covered
-# by the static checks below. 06 (two writers) runs in about twenty seconds; 07 (transactions
-# and fencing) in about half a minute, its handler processes and its checks' own topics included.
-# Executed in the learner edition (the others are checked statically below: no later cell
-# needs a name only a solution defines). 04 and 05 kill processes and brokers; 08 to 10 are
-# long; each of them also runs in full under nbval.
-EXECUTED = ("00_", "01_", "02_", "03_", "06_", "07_")
+# Executed in the learner edition: every notebook that needs no cluster of three brokers. 05
+# starts one of its own and kills its brokers; it runs in full under nbval, and the static
+# check below proves that no later cell of it needs a name only a solution defines.
+NOT_EXECUTED = ("05_",)
 
 # Lines a solution may share with any code without giving anything away.
 _TRIVIAL = re.compile(r"^(#.*|[\])}]+[,:]?|\.\.\.|pass|try:|else:|finally:|return|break)?$")
@@ -49,6 +48,7 @@ def edition(tmp_path_factory):
     assert [p.name for p in written] == [p.name for p in originals]
     assert (out / "data" / "sample-events.jsonl").exists(), "the sample log is copied along"
     assert (out / "notebooks" / "GLOSSARY.md").exists(), "the glossary the notebooks link to"
+    assert (out / "notebooks" / "images" / "cqrs.svg").exists(), "the diagrams they embed"
     return [(nbformat.read(o, as_version=4), w) for o, w in zip(originals, written, strict=True)]
 
 
@@ -86,12 +86,15 @@ def test_every_exercise_is_kept_unchanged(edition):
         kept = [c.source for c in learner.cells if authoring.EXERCISE_TAG in _tags(c)]
         assert wanted, f"{path.name} has no exercise"
         assert kept == wanted, path.name
+        checks = [c.source for c in original.cells if authoring.CHECK_TAG in _tags(c)]
+        assert [c.source for c in learner.cells if authoring.CHECK_TAG in _tags(c)] == checks
         removed = [c for c in original.cells if authoring.SOLUTION_TAG in _tags(c)]
         assert len(learner.cells) == len(original.cells) - len(removed)
 
 
 def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, base_settings):
-    """Every cell runs, including the (unanswered) exercise cells and everything after them.
+    """Every cell runs, including the (unanswered) exercise cells and everything after them,
+    and each check cell answers its stub with one line: ✘, what is wrong, and a hint.
 
     No later cell of the kit's notebooks uses a name the removed solution defined; if one did,
     it would fail here with a NameError. The kernel gets its own BANKU_NAMESPACE so that it
@@ -104,7 +107,7 @@ def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, b
     timings = []
     try:
         for _, path in edition:
-            if not path.name.startswith(EXECUTED):
+            if path.name.startswith(NOT_EXECUTED):
                 continue
             started = time.monotonic()
             nb = nbformat.read(path, as_version=4)
@@ -118,10 +121,15 @@ def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, b
             errors = [c.source for c in code for o in c.outputs
                       if o.output_type == "error" and "raises-exception" not in _tags(c)]
             assert not errors, f"{path.name}: cells failed: {errors}"
+            for cell in (c for c in code if authoring.CHECK_TAG in _tags(c)):
+                said = "".join(o.get("text", "") for o in cell.outputs
+                               if o.output_type == "stream")
+                assert said.startswith("✘ ") and "Hint: " in said and said.count("\n") == 1, \
+                    f"{path.name}: the check {cell.source!r} answered the stub with {said!r}"
     finally:
-        for notebook in ("nb00", "nb01", "nb02", "nb03", "nb06", "nb07tx", "nb07", "nb07-cold",
-                         "nb08"):
-            reset_notebook(base_settings.with_namespace(f"{namespace}-{notebook}"))
+        for found in workshop.locate(base_settings):  # every namespace a notebook made
+            if found.startswith(f"{namespace}-"):
+                reset_notebook(base_settings.with_namespace(found))
     print("learner edition executed:", ", ".join(timings))
 
 
