@@ -13,6 +13,10 @@ which colour-blind readers tell apart (no red/green pair).
 * ``isr`` — leader, followers, the in-sync replicas, ``acks=all`` and a leader crash;
 * ``race`` — two writers that read, check and write, and both pass one funds check;
 * ``command_handler`` — one writer per account, deciding in one Kafka transaction per batch.
+* ``upcasting`` — records of three versions in one topic, lifted to one shape as they are read;
+* ``snapshot_tail`` — a snapshot's positions per partition, and the tail a cold start folds;
+* ``snapshot_scopes`` — per-aggregate snapshots against the kit's one global snapshot;
+* ``crypto_shredding`` — forgetting by destroying a key, or by a tombstone in a compacted topic.
 """
 
 from __future__ import annotations
@@ -286,6 +290,107 @@ def command_handler() -> Figure:
          " group's metadata fences a replaced member's offsets too.", size=9, color=INK)
     return fig
 
+def upcasting() -> Figure:
+    fig, ax = _canvas(12, 6.4, "Upcasting: old records read through a new lens")
+    note(ax, 1, 57, "the topic (records never change)", size=9.5, color=INK)
+    records = [("v1", "DepositEvent\nAmount", ADAM), ("v1", "WithdrawEvent\nAmount", ADAM),
+               ("v2", "DepositEvent\nAmount, Memo", EVE), ("v2", "FeeCharged\nAmount, Memo", EVE),
+               ("v3", "WithdrawEvent\nAmount, Note", BOB)]
+    for i, (version, text, color) in enumerate(records):
+        x = 1 + i * 23
+        box(ax, x, 44, 21, 10, f"banku.schema: {version}\n{text}", PAPER, edge=color, size=8.5)
+    box(ax, 1, 20, 34, 12, "upcast\nv1 \u2192 v2: Memo = \"\"", CODE, edge=ADAM, size=9.5)
+    box(ax, 43, 20, 34, 12, "upcast_v3\nv2 \u2192 v3: Memo renamed Note", CODE, edge=EVE,
+        size=9.5)
+    box(ax, 85, 20, 34, 12, "the reader's code\nknows version 3 only", KAFKA, size=9.5,
+        weight="bold")
+    for i in range(2):
+        arrow(ax, (11 + i * 23, 44), (14 + i * 3, 32), color=ADAM)
+    for i in range(2, 4):
+        arrow(ax, (11 + i * 23, 44), (58 + (i - 2) * 4, 32), color=EVE)
+    arrow(ax, (103, 44), (102, 32), "as it is", color=BOB, offset=(6, 0))
+    arrow(ax, (35, 26), (43, 26))
+    arrow(ax, (77, 26), (85, 26))
+    note(ax, 1, 8, "Each step is written once and the steps chain: a version-1 record goes"
+         " through both, a version-2 record through the second.\nA version newer than the"
+         " reader is refused by name, never guessed.", size=9.5, color=INK)
+    return fig
+
+
+def snapshot_tail() -> Figure:
+    fig, ax = _canvas(12, 6.4, "A snapshot and the tail: what a cold start folds")
+    positions = [6, 4, 5]
+    lengths = [9, 7, 8]
+    for p in range(3):
+        y = 44 - p * 12
+        note(ax, 1, y + 3, f"partition {p}", size=10, color=INK)
+        for offset in range(lengths[p]):
+            tail = offset >= positions[p]
+            box(ax, 16 + offset * 7, y, 6.2, 6, str(offset), EVE if tail else "#cfe3f3",
+                style="square,pad=0", size=9, text_color=INK)
+        x = 16 + positions[p] * 7 - 0.4
+        ax.plot([x, x], [y - 1.5, y + 7.5], color=ADAM, linewidth=2.5)
+        note(ax, x + 0.8, y + 8.4, f"position {positions[p]}", size=8, color=ADAM)
+    box(ax, 86, 34, 33, 18, "snapshot\nbalances + positions\n{0: 6, 1: 4, 2: 5}", CODE,
+        edge=ADAM, size=9.5)
+    box(ax, 86, 12, 33, 14, "the tail: the records\nat or after each position", PAPER,
+        edge=EVE, size=9.5)
+    note(ax, 1, 4, "A cold start loads the snapshot, then folds only the tail (orange). A"
+         " position is the next offset to fold:\nthe record at it is not in the snapshot yet.",
+         size=9.5, color=INK)
+    return fig
+
+
+def snapshot_scopes() -> Figure:
+    fig, ax = _canvas(12, 6.4, "Per-aggregate snapshots, or one global snapshot")
+    note(ax, 1, 57, "an event store with a stream per account", size=10, color=INK)
+    for i, (name, color) in enumerate([("account A", ADAM), ("account B", EVE),
+                                       ("account C", BOB)]):
+        y = 44 - i * 11
+        box(ax, 1, y, 14, 7, name, PAPER, edge=color, size=9)
+        for k in range(4):
+            box(ax, 17 + k * 5, y + 1, 4.4, 5, "", color, style="square,pad=0")
+        box(ax, 39, y, 14, 7, "its snapshot", CODE, edge=color, size=8.5)
+    note(ax, 1, 14, "To decide for A: load A's snapshot\nand A's newer events, nothing else.",
+         size=9, color=INK)
+    note(ax, 63, 57, "the kit: partitions mix accounts", size=10, color=INK)
+    colours = [ADAM, EVE, BOB]
+    for p in range(3):
+        y = 44 - p * 11
+        note(ax, 63, y + 3.5, f"partition {p}", size=9, color=INK)
+        for k in range(6):
+            box(ax, 78 + k * 5, y + 1, 4.4, 5, "", colours[(k + p) % 3], style="square,pad=0")
+    box(ax, 63, 10, 45, 9, "one snapshot: every balance,\none position per partition", CODE,
+        size=9)
+    note(ax, 63, 4, "A transfer into A is a record in the source's partition.", size=9,
+         color=INK)
+    return fig
+
+
+def crypto_shredding() -> Figure:
+    fig, ax = _canvas(12, 6.4, "Two ways to forget a name in a log kept forever")
+    note(ax, 1, 57, "crypto-shredding", size=10.5, color=INK)
+    box(ax, 1, 38, 34, 12, "event log\nAccName: enc:v1:\u2026 (ciphertext)", KAFKA, size=9)
+    box(ax, 1, 18, 34, 12, "key store (outside the log)\none key per account", CODE, size=9)
+    arrow(ax, (18, 30), (18, 38), "opens", color=ADAM, offset=(5, -1))
+    box(ax, 40, 18, 17, 12, "forget:\ndestroy\nthe key", PAPER, edge=EVE, size=9)
+    arrow(ax, (40, 24), (35, 24), color=EVE)
+    note(ax, 1, 10, "Every copy of the log becomes noise at once;\nthe keys need guarding and"
+         " short-lived backups.", size=9, color=INK)
+    note(ax, 63, 57, "a compacted names topic", size=10.5, color=INK)
+    box(ax, 63, 38, 55, 12, "", KAFKA)
+    for i, (text, color) in enumerate([("A: Ada", ADAM), ("H: Hedy", BOB), ("H: (none)", EVE)]):
+        box(ax, 65 + i * 17.5, 40, 16, 7, text, PAPER, edge=color, size=9,
+            style="square,pad=0")
+    note(ax, 100, 36, "a tombstone", size=8.5, color=EVE)
+    box(ax, 63, 18, 55, 12, "after the log cleaner runs:\nA: Ada (Hedy's records are gone)",
+        PAPER, edge=MUTED, size=9)
+    arrow(ax, (90, 38), (90, 30), "compaction", color=MUTED, offset=(8, -1))
+    note(ax, 63, 10, "No keys; readers forget at once, the disk only once compacted;\ncopies"
+         " of the topic keep the name.", size=9, color=INK)
+    return fig
+
+
 # What each picture says, for a reader who cannot see it (the notebooks' alt text, the SVG's title).
 ALT = {
     "partitions": "A producer sends each account's events, keyed by account id, to one of three"
@@ -312,11 +417,25 @@ ALT = {
                        " its own ledger and writes the events, the outcomes and its consumed"
                        " offsets in one Kafka transaction; each Bank reads its answer from the"
                        " outcomes topic.",
+    "upcasting": "The topic keeps records of versions 1, 2 and 3 side by side; as each is read,"
+                 " the upcasters lift it step by step (v1 to v2, then v2 to v3), so the rest of"
+                 " the reader knows one shape only.",
+    "snapshot_tail": "Three partitions of the log with their offsets; the snapshot holds the"
+                     " balances up to a position in each partition; a cold start loads it and"
+                     " folds only the tail, the records at or after those positions.",
+    "snapshot_scopes": "Left: a stream per account, each with its own small snapshot, loaded"
+                       " alone. Right: partitions that mix accounts, and one snapshot of every"
+                       " balance with one position per partition, loaded whole.",
+    "crypto_shredding": "Left: the log holds ciphertext, the keys live outside it, and"
+                        " forgetting destroys a key. Right: names in a compacted topic, a"
+                        " tombstone for Hedy, and after compaction her records are gone.",
 }
 
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "partitions": partitions, "cqrs": cqrs, "atomic_step": atomic_step,
     "rebalance": rebalance, "isr": isr, "race": race, "command_handler": command_handler,
+    "upcasting": upcasting, "snapshot_tail": snapshot_tail,
+    "snapshot_scopes": snapshot_scopes, "crypto_shredding": crypto_shredding,
 }
 
 

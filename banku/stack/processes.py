@@ -1,20 +1,20 @@
 """The stack's processes: start Kafka nodes and redis-server, find them again, stop them.
 
-Processes are found by the pid `up` wrote down *and* their command line, so that a pid reused by
-another program is never mistaken for (or killed as) our broker. The checks use `os.kill(pid, 0)`
-and `ps`, which work on Linux and macOS alike.
+Processes are found by the pid `up` wrote down, *and* their command line, *and* the moment they
+started, so that a pid reused by another program is never mistaken for (or killed as) our broker.
+`psutil` asks the operating system (Linux and macOS alike), and waits for processes to end.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+import psutil
 
 from banku.errors import StackError
 from banku.stack.jars import ensure_kafka_jars, java_base
@@ -27,55 +27,50 @@ Log = Callable[[str], None]
 ROOM_DATABASES = 1000  # a workshop room's Redis: learner NN works in database NN
 # The servers create their files (segments, the append-only file, logs) for their owner alone.
 SERVER_UMASK = 0o077
+# Two readings of one process's start time differ by rounding only (the clock ticks of /proc).
+START_TOLERANCE_S = 1.0
 
 
 def _quiet(_: str) -> None:
     pass
 
 
-def command_line(pid: int) -> tuple[str, str] | None:
-    """(state, command line) of a process as `ps` shows them; None if there is no such process.
-
-    `ps` is on Linux and macOS alike. Should it fail to run (a busy machine that cannot fork),
-    Linux's /proc answers instead.
-    """
+def _process(pid: int | None, marker: str = "", started: float | None = None,
+             ) -> psutil.Process | None:
+    """The running process ``pid`` if it is ours: not a zombie, ``marker`` in its command line
+    and, when ``started`` is known, started at that moment (else the pid was reused)."""
+    if not pid:
+        return None
     try:
-        done = subprocess.run(["ps", "-ww", "-o", "stat=", "-o", "command=", "-p", str(pid)],
-                              capture_output=True, text=True, timeout=30)
-        out = done.stdout.strip()
-        if out:
-            state, _, command = out.partition(" ")
-            return state, command.strip()
-        if done.returncode in (0, 1):  # ran fine and found no such process
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            try:
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our own dead child
+            except ChildProcessError:
+                pass
             return None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        return stat, command
-    except (OSError, IndexError):
+        if started is not None and abs(process.create_time() - started) > START_TOLERANCE_S:
+            return None
+        if marker and marker not in " ".join(process.cmdline()):
+            return None
+        return process
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 
 
-def pid_alive(pid: int | None, marker: str = "") -> bool:
-    """True when ``pid`` runs (and is not a zombie) and its command line contains ``marker``."""
-    if not pid:
-        return False
+def pid_alive(pid: int | None, marker: str = "", started: float | None = None) -> bool:
+    """True when ``pid`` runs (and is not a zombie), its command line contains ``marker`` and,
+    with ``started`` (`started_at` when it was launched), it is the same process."""
+    return _process(pid, marker, started) is not None
+
+
+def started_at(pid: int) -> float | None:
+    """When the process started (seconds since the epoch), to tell it from a later one that is
+    given the same pid; None if it is gone."""
     try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own dead child
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists but is not ours: the command line decides
-    found = command_line(pid)
-    if found is None or found[0].startswith("Z"):
-        return False
-    return marker in found[1]
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
@@ -130,20 +125,22 @@ def start_kafka_node(plan: StackPlan, node: int, log: Log = _quiet) -> int:
     )
     logfile.close()
     state = plan.read_state()
-    state.setdefault("kafka", {})[str(node)] = {"pid": proc.pid, "port": plan.broker_port(node)}
+    state.setdefault("kafka", {})[str(node)] = {"pid": proc.pid, "port": plan.broker_port(node),
+                                                "started": started_at(proc.pid)}
     state["brokers"] = plan.brokers
     plan.write_state(state)
     return proc.pid
 
 
-def _private_log(path: Path):  # noqa: ANN202 - a binary file handed to the child process
+def _private_log(path: Path):  # a binary file handed to the child process
     """A server's log, appended to, readable by its owner only."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def kafka_pid(plan: StackPlan, node: int) -> int | None:
-    pid = plan.read_state().get("kafka", {}).get(str(node), {}).get("pid")
-    return pid if pid_alive(pid, "kafka.Kafka") else None
+    known = plan.read_state().get("kafka", {}).get(str(node), {})
+    pid = known.get("pid")
+    return pid if pid_alive(pid, "kafka.Kafka", known.get("started")) else None
 
 
 # --- Redis -------------------------------------------------------------------------------------
@@ -173,7 +170,7 @@ def start_redis(plan: StackPlan) -> int:
         umask=SERVER_UMASK,
     )
     state = plan.read_state()
-    state["redis"] = {"pid": proc.pid, "port": plan.redis_port}
+    state["redis"] = {"pid": proc.pid, "port": plan.redis_port, "started": started_at(proc.pid)}
     plan.write_state(state)
     return proc.pid
 
@@ -205,24 +202,27 @@ def _redis_password_file(plan: StackPlan) -> list[str]:
 
 
 def redis_pid(plan: StackPlan) -> int | None:
-    pid = plan.read_state().get("redis", {}).get("pid")
-    return pid if pid_alive(pid, "redis-server") else None
+    known = plan.read_state().get("redis", {})
+    pid = known.get("pid")
+    return pid if pid_alive(pid, "redis-server", known.get("started")) else None
 
 
 # --- stopping ------------------------------------------------------------------------------------
 def stop_pids(pids: list[int], marker: str, timeout: float) -> None:
-    """SIGTERM (a clean shutdown), then SIGKILL whatever is still running at the deadline."""
-    for pid in pids:
+    """SIGTERM (a clean shutdown), then SIGKILL whatever is still running at the deadline.
+
+    Only processes whose command line carries ``marker`` are signalled: a pid that now belongs
+    to another program is left alone."""
+    ours = [p for p in (_process(pid, marker) for pid in pids) if p is not None]
+    for process in ours:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            process.terminate()
+        except psutil.NoSuchProcess:
             pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p, marker) for p in pids):
-        time.sleep(0.2)
-    for pid in pids:
-        if pid_alive(pid, marker):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    _, alive = psutil.wait_procs(ours, timeout=timeout)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)

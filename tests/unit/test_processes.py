@@ -1,40 +1,35 @@
-"""How the stack finds its processes again: a pid *and* its command line, with `os.kill(pid, 0)`
-and `ps` (Linux and macOS alike), never by reading /proc first.
-
-Every test here runs with /proc made unreadable to the code under test, as on macOS.
-"""
+"""How the stack finds its processes again and stops them (psutil): a pid *and* its command line
+*and* its start time, so that a reused pid is never taken for (or killed as) a server of ours."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
+import psutil
 import pytest
 
-from banku.stack import processes
-from banku.stack.processes import command_line, pid_alive
+from banku.stack.processes import pid_alive, started_at, stop_pids
+from tests.fault.util import wait_until
 
 MARKER = "banku-test-marker-7c1f"
 SLEEPER = [sys.executable, "-c", "import sys, time; time.sleep(60)", MARKER]
-
-
-@pytest.fixture(autouse=True)
-def no_proc(monkeypatch):
-    """Reading anything under /proc fails, as on a machine that has none."""
-    real_text, real_bytes = Path.read_text, Path.read_bytes
-
-    def guarded(real):
-        def read(self, *args, **kwargs):
-            if str(self).startswith("/proc"):
-                raise FileNotFoundError(f"no /proc here: {self}")
-            return real(self, *args, **kwargs)
-        return read
-
-    monkeypatch.setattr(Path, "read_text", guarded(real_text))
-    monkeypatch.setattr(Path, "read_bytes", guarded(real_bytes))
+# Says "terminated" when SIGTERM comes, and ends.
+POLITE = [sys.executable, "-c",
+          "import signal, sys, time\n"
+          "def bye(*_):\n"
+          "    print('terminated', flush=True)\n"
+          "    sys.exit(0)\n"
+          "signal.signal(signal.SIGTERM, bye)\n"
+          "print('ready', flush=True)\n"
+          "time.sleep(60)\n", MARKER]
+# Ignores SIGTERM once it says it is ready: only SIGKILL ends it.
+STUBBORN = [sys.executable, "-c",
+            "import signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n", MARKER]
 
 
 @pytest.fixture
@@ -48,8 +43,7 @@ def sleeper():
 
 def test_a_running_child_is_found_by_pid_and_marker(sleeper):
     assert pid_alive(sleeper.pid, MARKER)
-    state, command = command_line(sleeper.pid)
-    assert MARKER in command and not state.startswith("Z")
+    assert pid_alive(sleeper.pid, MARKER, started_at(sleeper.pid))
 
 
 def test_a_pid_running_another_command_line_is_not_ours(sleeper):
@@ -57,23 +51,33 @@ def test_a_pid_running_another_command_line_is_not_ours(sleeper):
     assert not pid_alive(sleeper.pid, "redis-server")
 
 
+def test_a_reused_pid_is_not_ours(sleeper):
+    """Same pid, same command line, but it started after the one we launched: not ours."""
+    started = started_at(sleeper.pid)
+    assert started is not None
+    assert not pid_alive(sleeper.pid, MARKER, started - 60)
+
+
 def test_a_dead_process_is_not_alive(sleeper):
     sleeper.send_signal(signal.SIGKILL)
     sleeper.wait()
     assert not pid_alive(sleeper.pid, MARKER)
-    assert command_line(sleeper.pid) is None
+    assert started_at(sleeper.pid) is None
 
 
 def test_our_own_dead_child_is_reaped_and_not_alive():
     proc = subprocess.Popen(SLEEPER)
     proc.send_signal(signal.SIGKILL)
-    time.sleep(0.3)  # a zombie now: dead, not yet waited for
+    # a zombie now: dead, not yet waited for
+    wait_until(lambda: psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE, 10,
+               "the killed child to be a zombie", interval=0.02)
     assert not pid_alive(proc.pid, MARKER)
+    assert not psutil.pid_exists(proc.pid) or proc.poll() is not None
 
 
 def test_a_zombie_that_is_not_our_child_is_not_alive():
     # A child that forks a grandchild, lets it die and never waits for it: the grandchild stays
-    # a zombie that we cannot reap (it is not ours), so only `ps` can tell that it is dead.
+    # a zombie that we cannot reap (it is not ours).
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import os, sys, time\n"
@@ -85,13 +89,8 @@ def test_a_zombie_that_is_not_our_child_is_not_alive():
         stdout=subprocess.PIPE, text=True)
     try:
         zombie = int(parent.stdout.readline())
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = command_line(zombie)
-            if found and found[0].startswith("Z"):
-                break
-            time.sleep(0.1)
-        assert found is not None and found[0].startswith("Z"), found
+        wait_until(lambda: psutil.Process(zombie).status() == psutil.STATUS_ZOMBIE, 10,
+                   "the grandchild to be a zombie", interval=0.02)
         assert not pid_alive(zombie, "")
     finally:
         parent.kill()
@@ -103,35 +102,32 @@ def test_no_pid_is_not_alive(pid):
     assert not pid_alive(pid, "")
 
 
-def test_ps_output_as_macos_prints_it(monkeypatch):
-    """macOS's ps prints the state then the command line, like procps; both are parsed."""
-    def fake_run(args, **kwargs):
-        assert args[:2] == ["ps", "-ww"] and "-p" in args
-        return subprocess.CompletedProcess(
-            args, 0, stdout="Ss   /usr/bin/java -Xmx512m -cp libs/* kafka.Kafka s.properties\n",
-            stderr="")
-
-    monkeypatch.setattr(processes.subprocess, "run", fake_run)
-    monkeypatch.setattr(processes.os, "kill", lambda pid, sig: None)
-    assert command_line(4242) == ("Ss", "/usr/bin/java -Xmx512m -cp libs/* kafka.Kafka"
-                                        " s.properties")
-    assert pid_alive(4242, "kafka.Kafka")
-    assert not pid_alive(4242, "redis-server")
+def test_stop_pids_asks_a_process_to_end_with_sigterm_first():
+    proc = subprocess.Popen(POLITE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        stop_pids([proc.pid], MARKER, timeout=10)
+        assert proc.stdout.read().strip() == "terminated"  # its SIGTERM handler ran
+        assert not pid_alive(proc.pid, MARKER)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
-def test_ps_finding_nothing_means_no_such_process(monkeypatch):
-    monkeypatch.setattr(processes.subprocess, "run", lambda args, **kw:
-                        subprocess.CompletedProcess(args, 1, stdout="", stderr=""))
-    assert command_line(4242) is None
+def test_stop_pids_kills_what_ignores_sigterm_at_the_deadline():
+    proc = subprocess.Popen(STUBBORN, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        stop_pids([proc.pid], MARKER, timeout=0.5)
+        assert not pid_alive(proc.pid, MARKER)  # gone, although it ignored SIGTERM
+        assert not psutil.pid_exists(proc.pid)  # and reaped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
-def test_a_pid_that_os_kill_does_not_know_is_dead_without_asking_ps(monkeypatch):
-    def no_such(pid, sig):
-        raise ProcessLookupError
-
-    def ps_must_not_run(*args, **kwargs):
-        raise AssertionError("ps was asked about a pid that does not exist")
-
-    monkeypatch.setattr(processes.os, "kill", no_such)
-    monkeypatch.setattr(processes.subprocess, "run", ps_must_not_run)
-    assert not pid_alive(999_999, "kafka.Kafka")
+def test_stop_pids_leaves_a_process_that_is_not_ours_alone(sleeper):
+    stop_pids([sleeper.pid], "kafka.Kafka", timeout=0.5)
+    assert sleeper.poll() is None and pid_alive(sleeper.pid, MARKER)
