@@ -285,14 +285,16 @@ def keeper():
 
 def test_09_forgery(capsys, keeper):
     genuine = keeper.log.latest_snapshot()
-    _passes(capsys, nb09.check_forgery(forge, keeper.log))
+    _passes(capsys, nb09.check_forgery(forge, genuine, keeper.log))
     assert keeper.log.latest_snapshot() != genuine  # the forgery was written as the latest
-    keeper.log.save_snapshot(genuine)
-    _fails_with(capsys, nb09.check_forgery(_stub, keeper.log), "Not written yet", "old sha256")
-    _fails_with(capsys, nb09.check_forgery(perfect_forgery, keeper.log), "matches its changed"
-                " body", "keep the genuine")
-    _fails_with(capsys, nb09.check_forgery(not_gzipped, keeper.log), "not gzip'd JSON")
-    _fails_with(capsys, nb09.check_forgery(lambda v: v, keeper.log), "No balance")
+    keeper.log.save_snapshot(b"not a snapshot")  # the latest need not be the genuine one
+    _fails_with(capsys, nb09.check_forgery(_stub, genuine, keeper.log), "Not written yet",
+                "old sha256")
+    _fails_with(capsys, nb09.check_forgery(perfect_forgery, genuine, keeper.log),
+                "matches its changed body", "keep the genuine")
+    _fails_with(capsys, nb09.check_forgery(not_gzipped, genuine, keeper.log), "not gzip'd JSON")
+    _fails_with(capsys, nb09.check_forgery(lambda v: v, genuine, keeper.log), "No balance")
+    _fails_with(capsys, nb09.check_forgery(forge, b"garbage", keeper.log), "not a genuine one")
 
 
 def test_09_the_forgery_is_refused_by_the_write_side_for_its_checksum(keeper):

@@ -50,7 +50,8 @@ def test_the_notebooks_embed_the_same_pictures(name):
 
 def test_the_covered_topics_are_the_guides():
     assert set(diagrams.DIAGRAMS) == {"partitions", "cqrs", "atomic_step", "rebalance", "isr",
-                                     "race", "command_handler"}
+                                     "race", "command_handler", "upcasting", "snapshot_tail",
+                                     "snapshot_scopes", "crypto_shredding"}
 
 
 @pytest.mark.parametrize("name", sorted(diagrams.DIAGRAMS))

@@ -167,14 +167,14 @@ def _open(value: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @check("Write forge: gzip.decompress, json.loads twice, add to one balance, json.dumps the body"
        " back and keep the old sha256.")
-def check_forgery(forge: Callable[[bytes], bytes], log: Any) -> bool:
-    """Exercise 3: the forged snapshot, written as the latest, is refused by a new write side."""
-    genuine = log.latest_snapshot()
+def check_forgery(forge: Callable[[bytes], bytes], genuine: bytes, log: Any) -> bool:
+    """Exercise 3: the forgery of the genuine snapshot, written as the latest snapshot in the
+    log, is refused by a new write side."""
     try:
         outer, body = _open(genuine)
     except (OSError, ValueError, KeyError, TypeError, EOFError):
-        raise NotYet("The latest snapshot is not a genuine one, so there is nothing to forge.",
-                     "run the cells above again (Run All), then this one.") from None
+        raise NotYet("The snapshot given to forge is not a genuine one.",
+                     "pass `value`, the snapshot taken apart above (Run All).") from None
     forged = forge(genuine)
     if not isinstance(forged, bytes):
         raise NotYet(f"forge returned {type(forged).__name__}, not bytes.",
@@ -199,8 +199,9 @@ def check_forgery(forge: Callable[[bytes], bytes], log: Any) -> bool:
     if not why:
         raise NotYet("A new write side started from your forgery.",
                      "keep the old checksum and change the body: then they cannot match.")
-    return proven(f"Your forged snapshot was refused ({why[0].split(': ', 1)[-1].split(';')[0]}):"
-                  f" a new write side folded all {read} records instead.")
+    reason = why[0].split(": ", 1)[-1].split(";")[0]  # "it is corrupt (its checksum ...)"
+    return proven(f"Your forged snapshot was refused, {reason}: a new write side folded all"
+                  f" {read} records instead.")
 
 
 def _cold_start(log: Any, value: bytes) -> tuple[int, list[str]]:

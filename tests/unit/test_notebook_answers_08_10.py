@@ -1,4 +1,4 @@
-"""Notebooks 07-08: every exercise answer and every figure the lessons state, against facts
+"""Notebooks 08-10: every exercise answer and every figure the lessons state, against facts
 computed another way (no servers).
 
 The committed notebooks hold the outputs of a run against the real Kafka and Redis; nbval checks
@@ -31,10 +31,11 @@ from tests.unit.test_notebook_answers import (
     sample_rows,
 )
 
-VERSIONS = "07_changing_events_and_snapshots"
-FORGETTING = "08_forgetting_a_person"
-LESSONS = (VERSIONS, FORGETTING)
-LENGTHS = (2_000, 10_000, 20_000, 40_000)  # the cold-start measurements of 07
+VERSIONS = "08_changing_events"
+SNAPSHOTS = "09_snapshots"
+FORGETTING = "10_forgetting_a_person"
+LESSONS = (VERSIONS, SNAPSHOTS, FORGETTING)
+LENGTHS = (2_000, 10_000, 20_000, 40_000)  # the cold-start measurements of 09
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -45,19 +46,19 @@ def _account_id(shown: str, who: str) -> str:
     return found.group(1)
 
 
-# --- 07: versions -------------------------------------------------------------------------------
+# --- 08: versions -------------------------------------------------------------------------------
 # What the lesson sends for Ada, by hand: (Type, Amount) in order; the Go deposit has no header.
-ADA_V1_HEADER_CREATE, ADA_MEMO, ADA_FEE, ADA_GO = 1, 2500, 150, 1000
+ADA_MEMO, ADA_FEE, ADA_GO = 2500, 150, 1000
 
 
-def test_07_the_sample_loads_to_fifty_accounts():
+def test_08_the_sample_loads_to_fifty_accounts():
     shown = _text(_cell(_notebook(VERSIONS), "events written and projected"))
     rows = sample_rows(30_000)
     assert len(rows) == 30_000
     assert f"30000 events written and projected; {len(balances_by_hand(rows))} accounts" in shown
 
 
-def test_07_the_old_projector_takes_the_memo_and_dead_letters_the_fee():
+def test_08_the_old_projector_takes_the_memo_and_dead_letters_the_fee():
     nb = _notebook(VERSIONS)
     view = _text(_cell(nb, "print(\"Ada in the view:\", view.account(ada))"))
     ada = _account_id(view, "Ada Lovelace")
@@ -74,14 +75,14 @@ def test_07_the_old_projector_takes_the_memo_and_dead_letters_the_fee():
     for offset in offsets:
         assert f"stored in partition {partition}, offset {offset}" in stored
     letters = _text(_cell(nb, "for letter in dead_letters(settings)"))
-    source = f"nb07.banku-transactions/{partition}/{offsets[1]}"
+    source = f"nb08.banku-transactions/{partition}/{offsets[1]}"
     assert f"{source} -> unknown event Type 'FeeCharged'" in letters
     assert '"Type":"FeeCharged","Amount":150' in letters
     write_side = _text(_cell(nb, "the version-1 write side thinks"))
     assert f"the version-1 write side thinks Ada has {v1} cents" in write_side
 
 
-def test_07_the_old_log_through_the_new_code_gives_the_same_balances():
+def test_08_the_old_log_through_the_new_code_gives_the_same_balances():
     nb = _notebook(VERSIONS)
     versions = _text(_cell(nb, "log = read_v2()"))
     # v1: the sample, her opening (the kit's header) and the Go deposit (no header); v2: two.
@@ -93,24 +94,37 @@ def test_07_the_old_log_through_the_new_code_gives_the_same_balances():
     assert f"Ada Lovelace: kit's view {ADA_MEMO + ADA_GO} cents, version 2 {v2} cents" in shown
 
 
-def test_07_exercise_1_version_3():
-    shown = _text(_cell(_notebook(VERSIONS), "def upcast_v3", tag=authoring.SOLUTION_TAG))
+def test_08_exercise_3_the_version_3_record():
+    nb = _notebook(VERSIONS)
+    shown = _text(_cell(nb, "v3_producer = KafkaProducer", tag=authoring.SOLUTION_TAG))
     movements = sum(1 for row in sample_rows(30_000) if row["Type"] != "CreateEvent")
     movements += 3 + 1  # Ada's deposit, fee and Go deposit; the version-3 withdrawal
     assert f"{movements} movements: {movements} with a Note, 0 with a Memo" in shown
     assert f"Ada in version 3: {ADA_MEMO - ADA_FEE + ADA_GO - 400} cents" in shown
+    for call in ("check_compatibility(answers)", "check_upcast_v3(upcast_v3)",
+                 "check_v3_record(settings, ada)"):
+        assert _text(_cell(nb, call, tag=authoring.CHECK_TAG)).startswith("✔ "), call
 
 
-def test_07_a_new_bank_starts_from_the_snapshot_the_loader_left():
-    shown = _text(_cell(_notebook(VERSIONS), "with Bank(settings) as fresh"))
-    # The sample, Ada's four records, the exercise's version-3 withdrawal.
-    ends = 30_000 + 4 + 1
-    found = re.search(rf"started from a snapshot and read (\d+) of the {ends} records", shown)
-    assert found and 0 < int(found.group(1)) <= ends - 20_000  # a snapshot at >= 20,000
+def test_08_has_a_picture_of_adas_balance_in_both_versions():
+    cell = _cell(_notebook(VERSIONS), "ax.step(range(4), v1_steps")
+    assert any("image/png" in o.get("data", {}) for o in cell.outputs)
 
 
-def test_07_cold_starts_read_the_tail_with_a_snapshot_and_everything_without():
-    nb = _notebook(VERSIONS)
+def test_08_the_learner_writes_version_2_by_hand_and_reads_the_headers():
+    code = "\n".join(_learner_code(_notebook(VERSIONS)))
+    assert "KafkaProducer(" in code and "headers=V2" in code and 'b"2"' in code
+    assert '"Type": "FeeCharged"' in code and '"Memo":' in code
+    assert "def upcast(event, version)" in code and "record.headers" in code
+    markdown = _markdown(_notebook(VERSIONS))
+    for words in ("**tolerant\n  reader**", "**upcaster**", "**schema version**",
+                  "**schema registry**", "**chain**"):
+        assert words.replace("\n  ", " ") in markdown.replace("\n  ", " "), words
+
+
+# --- 09: snapshots ------------------------------------------------------------------------------
+def test_09_cold_starts_read_the_tail_with_a_snapshot_and_everything_without():
+    nb = _notebook(SNAPSHOTS)
     table = _text(next(c for c in nb.cells
                        if c.cell_type == "code" and c.source.strip() == "reads"))
     for length in LENGTHS:
@@ -118,54 +132,63 @@ def test_07_cold_starts_read_the_tail_with_a_snapshot_and_everything_without():
         assert line.split() == [str(length), "a", "snapshot", "1000", "offset", "zero", str(length)]
 
 
-def test_07_the_snapshot_positions_are_the_generated_log_per_partition():
+def test_09_the_snapshot_positions_are_the_generated_log_per_partition():
     from banku.lab import sample
 
     rows = sample.generate(seed=8, events=LENGTHS[-1])
     per_partition = Counter(kafka_partition(row["AccId"]) for row in rows)
-    shown = _text(_cell(_notebook(VERSIONS), "value = keeper.log.latest_snapshot()"))
+    shown = _text(_cell(_notebook(SNAPSHOTS), "value = keeper.log.latest_snapshot()"))
     positions = {str(p): per_partition[p] for p in range(3)}
     assert f"positions: {positions}" in shown
     assert "accounts: 50" in shown and "checksum: True" in shown
 
 
-def test_07_refused_snapshots_are_one_warning_and_a_full_fold():
-    nb = _notebook(VERSIONS)
+def test_09_refused_snapshots_are_one_warning_and_a_full_fold():
+    nb = _notebook(SNAPSHOTS)
     garbage = _cell(nb, 'value=b"not a snapshot"')
-    assert ("WARNING banku.snapshots: Ignoring the snapshot of"
-            " nb07-cold.banku-transactions: it is corrupt (not the gzip'd JSON a snapshot is);"
-            " folding the whole log instead."
+    assert ("WARNING banku.snapshots: Ignoring the snapshot of nb09.banku-transactions: it"
+            " is corrupt (not the gzip'd JSON a snapshot is); folding the whole log instead."
             ) in _text(garbage)
     assert f"started from offset zero, read {LENGTHS[-1]} records" in _text(garbage)
-    forged = _text(_cell(nb, "tampered_body", tag=authoring.SOLUTION_TAG))
-    assert "it is corrupt (its checksum does not match)" in forged
-    assert f"started from offset zero, read {LENGTHS[-1]} records" in forged
-    assert "the fake million is in its ledger: False" in forged
+    forged = _text(_cell(nb, "check_forgery(forge, value", tag=authoring.CHECK_TAG))
+    assert forged.startswith("✔ ") and "its checksum does not match" in forged
+    assert f"folded all {LENGTHS[-1]} records" in forged
+    for call in ("check_fold_tail(fold_tail)", "check_why_refused(why_refused)"):
+        assert _text(_cell(nb, call, tag=authoring.CHECK_TAG)).startswith("✔ "), call
 
 
-def test_07_compaction_is_on_the_snapshots_topic_only():
-    shown = _text(_cell(_notebook(VERSIONS), "describe_configs"))
-    assert re.search(r"nb07-cold\.banku-transactions\s+cleanup\.policy=delete"
+def test_09_compaction_is_on_the_snapshots_topic_only():
+    shown = _text(_cell(_notebook(SNAPSHOTS), "describe_configs"))
+    assert re.search(r"nb09\.banku-transactions\s+cleanup\.policy=delete"
                      r"\s+retention\.ms=-1", shown)
-    assert re.search(r"nb07-cold\.banku-snapshots\s+cleanup\.policy=compact", shown)
+    assert re.search(r"nb09\.banku-snapshots\s+cleanup\.policy=compact", shown)
     # Four snapshots and four tombstones in the loop, the one shown, the garbage.
     assert "records in the snapshots topic so far: 10" in shown
 
 
-def test_07_the_learner_writes_version_2_by_hand_and_reads_the_headers():
-    code = "\n".join(_learner_code(_notebook(VERSIONS)))
-    assert "KafkaProducer(" in code and "headers=V2" in code and 'b"2"' in code
-    assert '"Type": "FeeCharged"' in code and '"Memo":' in code
-    assert "def upcast(event, version)" in code and "record.headers" in code
+def test_09_one_global_snapshot_is_measured_per_account():
+    shown = _text(_cell(_notebook(SNAPSHOTS), "per_account = len(value) / accounts"))
+    found = re.search(r"([\d,]+) bytes gzip'd for 50 accounts: about (\d+) bytes each", shown)
+    assert found and round(int(found.group(1).replace(",", "")) / 50) == int(found.group(2))
+    markdown = _markdown(_notebook(SNAPSHOTS))
+    assert "**per-aggregate snapshot**" in markdown and "**one global snapshot**" in markdown
+
+
+def test_09_the_learner_deletes_a_snapshot_with_a_tombstone_and_meets_the_terms():
+    code = "\n".join(_learner_code(_notebook(SNAPSHOTS)))
     assert "value=None" in code  # the tombstone
-    markdown = _markdown(_notebook(VERSIONS))
-    for words in ("**tolerant\n  reader**", "**upcaster**", "**schema version**",
-                  "**schema registry**", "**cold start**", "**snapshot**", "**tombstone**",
+    markdown = _markdown(_notebook(SNAPSHOTS))
+    for words in ("**cold start**", "**snapshot**", "**tail**", "**tombstone**",
                   "**Compaction**"):
-        assert words.replace("\n  ", " ") in markdown.replace("\n  ", " "), words
+        assert words in markdown, words
 
 
-# --- 08: forgetting ---------------------------------------------------------------------------
+def test_09_has_a_picture_of_cold_starts():
+    cell = _cell(_notebook(SNAPSHOTS), "ax.plot(seconds.index")
+    assert any("image/png" in o.get("data", {}) for o in cell.outputs)
+
+
+# --- 10: forgetting ---------------------------------------------------------------------------
 # The lesson's money, by hand: five deposits of 50,000 + 10,000 n, two transfers, a withdrawal.
 PEOPLE = ["Ada Lovelace", "Grace Hopper", "Katherine Johnson", "Margaret Hamilton", "Hedy Lamarr"]
 
@@ -189,7 +212,7 @@ def _table(shown: str) -> dict[str, int]:
     return rows
 
 
-def test_08_the_view_shows_the_names_then_forgets_ada_and_keeps_every_balance():
+def test_10_the_view_shows_the_names_then_forgets_ada_and_keeps_every_balance():
     nb = _notebook(FORGETTING)
     expected = _expected_balances()
     assert _table(_text(_cell(nb, "balances_before = view.balances()"))) == expected
@@ -197,7 +220,7 @@ def test_08_the_view_shows_the_names_then_forgets_ada_and_keeps_every_balance():
     assert after == {("(forgotten)" if k == "Ada Lovelace" else k): v for k, v in expected.items()}
 
 
-def test_08_no_sealed_name_in_the_raw_bytes_and_the_ciphertext_counted():
+def test_10_no_sealed_name_in_the_raw_bytes_and_the_ciphertext_counted():
     nb = _notebook(FORGETTING)
     before = _text(_cell(nb, "raw = everything()"))
     for name in PEOPLE:
@@ -214,14 +237,14 @@ def test_08_no_sealed_name_in_the_raw_bytes_and_the_ciphertext_counted():
     assert "header banku.schema: 1" in stored
 
 
-def test_08_aes_gcm_adds_a_16_byte_tag_and_refuses_every_change():
+def test_10_aes_gcm_adds_a_16_byte_tag_and_refuses_every_change():
     nb = _notebook(FORGETTING)
     assert "28 bytes sealed = 12 of name + 16 of tag" in _text(_cell(nb, "sealed = aead.encrypt("))
     refused = _text(_cell(nb, "def attempt("))
     assert refused.count("InvalidTag, refused") == 3
 
 
-def test_08_forget_and_the_wrong_uses_are_one_line_each():
+def test_10_forget_and_the_wrong_uses_are_one_line_each():
     nb = _notebook(FORGETTING)
     forgot = _text(_cell(nb, "forgot = banku_cli(\"forget\", ada)"))
     assert re.search(rf"exit 0: Forgot the name of account {UUID}: its key is destroyed \(Redis is"
@@ -234,18 +257,41 @@ def test_08_forget_and_the_wrong_uses_are_one_line_each():
     assert "written in the clear" in lines[2]
     lost = _cell(nb, "r.hdel(KEYS, katherine)")
     assert "name='(name unavailable: no key)', balance=66000" in _text(lost)
-    assert "WARNING banku.domain.sealing: No key for the sealed name of account" in _text(lost)
+    assert "WARNING banku.names: No key for the sealed name of account" in _text(lost)
     assert "name='Katherine Johnson', balance=66000" in _text(_cell(nb, "r.hset(KEYS, katherine"))
 
 
-def test_08_exercise_grace_is_forgotten_and_no_key_left_opens_her_name():
-    shown = _text(_cell(_notebook(FORGETTING), "her_sealed_name", tag=authoring.SOLUTION_TAG))
+def test_10_the_exercises_are_answered():
+    nb = _notebook(FORGETTING)
+    shown = _text(_cell(nb, "bank.names.forget(grace", tag=authoring.SOLUTION_TAG))
     assert f"name='(forgotten)', balance={_expected_balances()['Grace Hopper']})" in shown
-    # Five sealed accounts; Ada and Grace forgotten; Katherine's key put back.
-    assert f"keys tried: {len(PEOPLE) - 2}, keys that open her name: 0" in shown
+    for call in ("check_sealing(seal_name, open_name)", "check_forgotten(bank, view, grace",
+                 "check_tombstone(names_from"):
+        assert _text(_cell(nb, call, tag=authoring.CHECK_TAG)).startswith("✔ "), call
+    tombstone = _text(_cell(nb, "def names_from", tag=authoring.SOLUTION_TAG))
+    assert str(sorted(set(PEOPLE) - {"Hedy Lamarr"})) in tombstone
 
 
-def test_08_the_learner_reads_raw_bytes_and_seals_with_associated_data():
+def test_10_the_fifteen_sealed_names_and_the_five_others_are_explained():
+    markdown = _markdown(_notebook(FORGETTING))
+    assert "three others" not in markdown and "The five others are" in markdown
+    assert "Why 15 sealed names for five accounts?" in markdown
+    assert len(PEOPLE) == 5  # five sealed accounts, each name in three places: 3 * 5 = 15
+
+
+def test_10_the_compacted_topic_alternative_is_taught():
+    nb = _notebook(FORGETTING)
+    code = "\n".join(_learner_code(nb))
+    assert '"cleanup.policy": "compact"' in code and "names_producer.send(NAMES" in code
+    shown = _text(_cell(nb, "NAMES = f\"{settings.namespace}.banku-names\""))
+    assert "5 records, each keyed by its account id: True" in shown
+    markdown = _markdown(nb)
+    for words in ("**tombstone**", "**compacted**", "max.compaction.lag.ms", "delete.retention.ms",
+                  "| crypto-shredding | compacted topic + tombstone |"):
+        assert words in markdown, words
+
+
+def test_10_the_learner_reads_raw_bytes_and_seals_with_associated_data():
     nb = _notebook(FORGETTING)
     code = "\n".join(_learner_code(nb))
     assert "KafkaConsumer(" in code and "record.headers" in code and "seek_to_beginning" in code
@@ -253,11 +299,11 @@ def test_08_the_learner_reads_raw_bytes_and_seals_with_associated_data():
     assert '"forget"' in code and "encrypt_names=True" in code
     markdown = _markdown(nb)
     assert "**Crypto-shredding**" in markdown and "**AEAD**" in markdown
-    assert "**Associated data**" in markdown and "every name is gone" in markdown
+    assert "**Associated data**" in markdown and "**every name**" in markdown
     assert "Article 17" in markdown and "backups" in markdown
 
 
-# --- both -----------------------------------------------------------------------------------------
+# --- all three ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", LESSONS)
 def test_the_lesson_has_the_skeleton_and_exercises_with_solutions(name):
     nb = _notebook(name)
@@ -267,11 +313,28 @@ def test_the_lesson_has_the_skeleton_and_exercises_with_solutions(name):
                    "## Summary", "## What's next"):
         assert wanted in headings, wanted
     assert nb.cells[0].source.startswith(f"# {name[:2]} · ")
-    assert authoring.check_exercises(nb, name) >= 1
+    assert authoring.check_exercises(nb, name) >= 3
     for index, cell in enumerate(nb.cells):
         if authoring.EXERCISE_TAG in _tags(cell):
             assert authoring.SOLUTION_TAG in _tags(nb.cells[index + 1]), "the solution follows"
-            assert "assert" in nb.cells[index + 1].source
+            check = nb.cells[index + 2]
+            assert authoring.CHECK_TAG in _tags(check), "then its check"
+            assert len(check.source.splitlines()) == 1 and "checks.check_" in check.source
+    # At least two exercises ask for code the learner writes (a function, or a send).
+    written = [c for c in nb.cells if authoring.EXERCISE_TAG in _tags(c)
+               and ("raise NotImplementedError" in c.source or "# Your code here" in c.source)]
+    assert len(written) >= 2
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_the_lesson_fits_its_time(name):
+    nb = _notebook(name)
+    words = authoring.prose_words(nb)
+    assert words <= 2_000, words
+    minutes = nb.metadata["banku"]["minutes"]
+    exercises = authoring.check_exercises(nb, name)
+    # Reading at 150 words a minute, a few minutes of running, about 5 minutes an exercise.
+    assert minutes >= words / 150 + 2 + 5 * exercises, (minutes, words, exercises)
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -279,11 +342,6 @@ def test_cells_whose_output_cannot_repeat_assert_what_they_show(name):
     for cell in _notebook(name).cells:
         if "nbval-ignore-output" in _tags(cell):
             assert "assert" in cell.source, cell.source[:80]
-
-
-def test_07_has_a_picture_of_cold_starts():
-    cell = _cell(_notebook(VERSIONS), "ax.plot(seconds.index")
-    assert any("image/png" in o.get("data", {}) for o in cell.outputs)
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -298,7 +356,7 @@ def test_the_lesson_links_the_glossary(name):
 def test_the_glossary_terms_first_used_here_are_explained_here(name):
     text = (_markdown(_notebook(name)) + "\n".join(_learner_code(_notebook(name)))).lower()
     terms = [term for term, _, where in _glossary_rows() if where.startswith(f"[{name[:2]}]")]
-    assert len(terms) >= 8
+    assert len(terms) >= 5
     for term in terms:
         words = [w for w in re.split(r"[`()/]| \(", term) if w.strip()]
         assert any(w.strip().lower() in text for w in words), (name, term)
