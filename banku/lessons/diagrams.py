@@ -290,6 +290,7 @@ def command_handler() -> Figure:
          " group's metadata fences a replaced member's offsets too.", size=9, color=INK)
     return fig
 
+
 def upcasting() -> Figure:
     fig, ax = _canvas(12, 6.4, "Upcasting: old records read through a new lens")
     note(ax, 1, 57, "the topic (records never change)", size=9.5, color=INK)
