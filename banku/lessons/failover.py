@@ -8,7 +8,7 @@ it uses, each piece small:
 * `hand_over` (here): stop one member and time the takeover, as the coordinator reports it.
 * `fold_of_topic`, `caught_up` (here): nothing lost, nothing doubled.
 * `ready_partitions` (here): what a `banku handler` says it can decide, which the coordinator's
-  list of owners does not tell (notebook 06).
+  list of owners does not tell (notebook 07).
 * `OwnershipWatcher` and the ownership helpers (`watcher`), `Traffic`, `Polling` and
   `stop_leftovers` (`background`), `plot_timeline` (`timeline`).
 """

@@ -1,4 +1,4 @@
-"""A handler that is slow to get ready, in notebook 06's order: the handlers are stopped with
+"""A handler that is slow to get ready, in notebook 07's order: the handlers are stopped with
 SIGTERM, a client sends a command while none runs and gives up, a new handler starts and the
 client sends the same command id again.
 
@@ -41,7 +41,7 @@ def _ids(settings, topic: str | None = None) -> Counter:
 
 def test_a_handler_slow_to_get_ready_answers_the_command_sent_while_none_ran(
         settings, tmp_path, report):
-    """Notebook 06, c44-c48, with a slow start: the command sent while no handler ran is
+    """Notebook 07, c44-c48, with a slow start: the command sent while no handler ran is
     answered, once; meanwhile the client hears that a handler runs."""
     topic_mode = replace(settings, commands="topic")
     first = [HandlerProcess(topic_mode, tmp_path, f"handler-{n}", "--session-timeout-ms", "6000")
@@ -62,7 +62,7 @@ def _notebook_06_with_a_slow_start(topic_mode: Settings, tmp_path: Path, first: 
         account = phone.create_account("Adam and Eve, handled", command_id="slow-open")
         phone.deposit(account, 10_000, command_id="slow-salary")
 
-        # Notebook 06, c44: both handlers leave cleanly.
+        # Notebook 07, c44: both handlers leave cleanly.
         for handler in first:
             assert handler.terminate() == 0, handler.log
 
