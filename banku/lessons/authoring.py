@@ -44,11 +44,11 @@ class AuthoringError(ValueError):
     """A notebook breaks an authoring rule (for example an exercise without its solution)."""
 
 
-def tags(cell) -> list[str]:  # noqa: ANN001 - an nbformat cell (a dict)
+def tags(cell) -> list[str]:  # an nbformat cell (a dict)
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def check_exercises(nb, name: str = "notebook") -> int:  # noqa: ANN001 - an nbformat notebook
+def check_exercises(nb, name: str = "notebook") -> int:  # an nbformat notebook
     """Raise `AuthoringError` unless every exercise cell has a solution, then a check, after it.
 
     The pattern of every exercise: a code cell tagged ``exercise`` (the stub the learner fills),
@@ -91,7 +91,7 @@ def check_exercises(nb, name: str = "notebook") -> int:  # noqa: ANN001 - an nbf
     return exercises
 
 
-def prose_words(nb) -> int:  # noqa: ANN001 - an nbformat notebook
+def prose_words(nb) -> int:  # an nbformat notebook
     """Words of prose a learner reads: the markdown cells (code, outputs and solutions aside)."""
     return sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
 
@@ -148,7 +148,7 @@ MODEL_REF = "IPY_MODEL_"
 BAR_TIMING = re.compile(r"\s*\[[^\]]*(?:<|&lt;)[^\]]*\]")
 
 
-def normalise(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
+def normalise(nb, name: str) -> None:  # an nbformat notebook
     """Remove from a notebook, in place, what would change on every run without the lesson changing.
 
     - cell metadata that records when a cell ran (``execution``, ``ExecuteTime``);
@@ -192,7 +192,7 @@ def coalesce_streams(outputs: list) -> list:
     return joined
 
 
-def _text(value) -> str:  # noqa: ANN001 - a stream's text: a string, or a list of lines
+def _text(value) -> str:  # a stream's text: a string, or a list of lines
     return "".join(value) if isinstance(value, list) else value
 
 
@@ -229,11 +229,11 @@ def widget_id(name: str, place: str) -> str:
     return hashlib.sha256(f"{name}/{place}".encode()).hexdigest()[:32]
 
 
-def widget_state(nb) -> dict:  # noqa: ANN001 - an nbformat notebook
+def widget_state(nb) -> dict:  # an nbformat notebook
     return nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
 
 
-def _output_lists(nb):  # noqa: ANN001, ANN202 - every list of outputs: cells' and Output widgets'
+def _output_lists(nb):  # every list of outputs: cells' and Output widgets'
     for cell in nb.cells:
         if cell.get("outputs"):
             yield cell["outputs"]
@@ -242,7 +242,7 @@ def _output_lists(nb):  # noqa: ANN001, ANN202 - every list of outputs: cells' a
             yield model["state"]["outputs"]
 
 
-def _references(value) -> list[str]:  # noqa: ANN001 - JSON
+def _references(value) -> list[str]:  # JSON
     """The model ids a piece of widget state or output refers to, in a fixed order."""
     found: list[str] = []
     if isinstance(value, str):
@@ -261,7 +261,7 @@ def _references(value) -> list[str]:  # noqa: ANN001 - JSON
     return found
 
 
-def _replaced(value, new: dict[str, str]):  # noqa: ANN001, ANN202 - JSON in, JSON out
+def _replaced(value, new: dict[str, str]):  # JSON in, JSON out
     if isinstance(value, str):
         if value.startswith(MODEL_REF) and value.removeprefix(MODEL_REF) in new:
             return MODEL_REF + new[value.removeprefix(MODEL_REF)]
@@ -277,7 +277,7 @@ def _replaced(value, new: dict[str, str]):  # noqa: ANN001, ANN202 - JSON in, JS
     return value
 
 
-def _renumber_widgets(nb, name: str) -> None:  # noqa: ANN001 - an nbformat notebook
+def _renumber_widgets(nb, name: str) -> None:  # an nbformat notebook
     import nbformat
 
     state = widget_state(nb)
@@ -310,7 +310,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
-def finish_progress_bars(nb) -> int:  # noqa: ANN001 - an nbformat notebook
+def finish_progress_bars(nb) -> int:  # an nbformat notebook
     """Make each stored progress bar read as it ended, not as it began.
 
     A `tqdm.auto` bar is a widget; its output keeps a plain-text copy of the bar *as first
@@ -431,10 +431,18 @@ TIMETABLE_MARKERS = ("<!-- timetable:start (python -m banku.lessons.authoring ti
                      "<!-- timetable:end -->")
 OBJECTIVES_MARKERS = ("<!-- objectives:start (python -m banku.lessons.authoring timetable) -->",
                       "<!-- objectives:end -->")
+DAYS_MARKERS = ("<!-- days:start (python -m banku.lessons.authoring timetable) -->",
+                "<!-- days:end -->")
+HALF_DAY_MARKERS = ("<!-- half-day:start (python -m banku.lessons.authoring timetable) -->",
+                    "<!-- half-day:end -->")
+# The shape of a workshop day: its hours, a break after at most this long without one, lunch.
+DAY_START, DAY_END, HALF_DAY_END = 9 * 60, 17 * 60, 12 * 60 + 30
+WELCOME, WRAP_UP, BREAK, LUNCH, LUNCH_FROM = 15, 15, 15, 60, 12 * 60
+WORK_BEFORE_A_BREAK = 90
 _NOTEBOOK_NAME = re.compile(r"\b(\d\d_[a-z0-9_]+)")
 
 
-def lesson_facts(nb, name: str) -> dict:  # noqa: ANN001 - an nbformat notebook
+def lesson_facts(nb, name: str) -> dict:  # an nbformat notebook
     """What the timetable says of a notebook: its title, its minutes (``metadata.banku.minutes``,
     the one place a notebook's time is written), its exercises and words of prose.
 
@@ -463,15 +471,71 @@ def _between(text: str, markers: tuple[str, str], where: Path) -> tuple[str, str
     return before, inside, after
 
 
-def _kept_cells(inside: str, column: int) -> dict[str, str]:
+def _kept_cells(inside: str, column: int, key_column: int = 0) -> dict[str, str]:
     """Text of one column of a generated table, by notebook, to carry over to the next run."""
     kept = {}
     for line in inside.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        found = _NOTEBOOK_NAME.search(cells[0]) if cells else None
+        found = _NOTEBOOK_NAME.search(cells[key_column]) if len(cells) > key_column else None
         if found and len(cells) > column:
             kept[found.group(1)] = cells[column]
     return kept
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def schedule(lessons: list[dict], notes: dict[str, str], day_end: int = DAY_END,
+             days: int | None = None) -> list[list[str]]:
+    """The notebooks laid out on workshop days: one table's rows per day.
+
+    Each day starts at 9:00 (the first with a welcome), takes a break after at most
+    `WORK_BEFORE_A_BREAK` minutes of lessons, lunch at the first notebook boundary after noon,
+    and ends at ``day_end``; a notebook that would run past it starts the next day. With
+    ``days``, the notebooks that do not fit in that many days are left out.
+    """
+    tables: list[list[str]] = []
+    rows: list[str] = []
+    now, since_break, lunched = DAY_START + WELCOME, 0, False
+    rows.append(f"| {_clock(DAY_START)} | Welcome; the Go tutorial's story"
+                " ([the story to tell](#the-story-to-tell)) | |")
+    for index, lesson in enumerate(lessons):
+        last = index == len(lessons) - 1
+        pause = ""
+        if not lunched and now >= LUNCH_FROM and day_end >= LUNCH_FROM + LUNCH:
+            pause, length = f"*Lunch ({LUNCH} min)*", LUNCH
+        elif since_break and since_break + lesson["minutes"] > WORK_BEFORE_A_BREAK:
+            pause, length = f"*Break ({BREAK} min)*", BREAK
+        if now + (length if pause else 0) + lesson["minutes"] + (WRAP_UP if last else 0) \
+                > day_end:
+            rows.append(f"| {_clock(now)} | End of the day | |")
+            tables.append(rows)
+            if days is not None and len(tables) >= days:
+                return tables
+            rows, now, since_break, lunched = [], DAY_START, 0, False
+        elif pause:
+            rows.append(f"| {_clock(now)} | {pause} | |")
+            now, since_break = now + length, 0
+            lunched = lunched or length == LUNCH
+        rows.append(f"| {_clock(now)} | `{lesson['name']}` ({lesson['minutes']} min) | "
+                    f"{_say(notes.get(lesson['name']), '')} |")
+        now += lesson["minutes"]
+        since_break += lesson["minutes"]
+    rows.append(f"| {_clock(now)} | Wrap-up: the mistakes of the original and where each was"
+                " fixed; questions; feedback | |")
+    rows.append(f"| {_clock(now + WRAP_UP)} | End ([between cohorts](#between-cohorts)) | |")
+    tables.append(rows)
+    return tables
+
+
+def _days_text(tables: list[list[str]], titled: bool) -> str:
+    parts = []
+    for number, rows in enumerate(tables, start=1):
+        if titled:
+            parts.append(f"**Day {number}**\n")
+        parts.append("\n".join(["| Time | Notebook | What to do |", "| --- | --- | --- |", *rows]))
+    return "\n\n".join(parts)
 
 
 def _say(value: object, missing: str) -> str:
@@ -506,6 +570,14 @@ def timetable_text(lessons: list[dict], readme: str, guide: str) -> tuple[str, s
              for n in lessons]
     guide = "".join((before, OBJECTIVES_MARKERS[0], "\n", "\n".join(rows), "\n",
                      OBJECTIVES_MARKERS[1], after))
+    for markers, end, days in ((DAYS_MARKERS, DAY_END, None), (HALF_DAY_MARKERS, HALF_DAY_END, 1)):
+        if markers[0] not in guide:
+            continue
+        before, inside, after = _between(guide, markers, GUIDE)
+        notes = _kept_cells(inside, 2, key_column=1)
+        tables = schedule(lessons, notes, end, days)
+        guide = "".join((before, markers[0], "\n", _days_text(tables, days is None), "\n",
+                         markers[1], after))
     return readme, guide
 
 

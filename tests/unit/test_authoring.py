@@ -190,3 +190,31 @@ def test_every_notebook_of_the_kit_passes_the_check():
     for path in authoring.notebook_paths():
         nb = nbformat.read(path, as_version=4)
         assert authoring.check_exercises(nb, path.name) >= 1, f"{path.name} has no exercise"
+
+
+def test_the_days_are_laid_out_from_the_minutes():
+    lessons = [{"name": f"0{n}_lesson", "minutes": minutes}
+               for n, minutes in enumerate([10, 45, 50, 55, 55, 50, 40, 45])]
+    days = authoring.schedule(lessons, {"01_lesson": "project the partitions"})
+    assert len(days) == 2
+    first = "\n".join(days[0])
+    assert first.startswith("| 09:00 | Welcome")
+    assert "| 09:15 | `00_lesson` (10 min) |  |" in first
+    assert "| 09:25 | `01_lesson` (45 min) | project the partitions |" in first, "notes kept"
+    assert "| 10:10 | *Break (15 min)* | |" in first  # 10 + 45 + 50 would pass 90 minutes
+    assert "*Lunch (60 min)*" in first
+    assert first.endswith("End of the day | |")
+    second = "\n".join(days[1])
+    assert second.startswith("| 09:00 | `07_lesson` (45 min)")
+    assert "Wrap-up" in second and second.endswith("End ([between cohorts](#between-cohorts)) | |")
+    for rows in days:  # no day runs past 17:00, and the clock only moves forward
+        times = [row.split("|")[1].strip() for row in rows]
+        assert times == sorted(times) and times[-1] <= "17:00"
+
+
+def test_a_half_day_keeps_the_notebooks_that_fit():
+    lessons = [{"name": f"0{n}_lesson", "minutes": 50} for n in range(6)]
+    (morning,) = authoring.schedule(lessons, {}, authoring.HALF_DAY_END, days=1)
+    text = "\n".join(morning)
+    assert "`02_lesson`" in text and "`03_lesson`" not in text
+    assert morning[-1].split("|")[1].strip() <= "12:30"
