@@ -9,7 +9,7 @@ import pytest
 
 from banku import history
 from banku.lab import sample
-from banku.lessons.checks import nb03
+from banku.lessons.checks import nb03, nb04
 
 TYPES = {"CreateEvent": 0, "DepositEvent": 1, "WithdrawEvent": -1, "TransferEvent": -1}
 
@@ -141,3 +141,110 @@ def test_03_the_check_agrees_with_the_kit_on_the_recorded_log(recorded):
     when = "2026-01-30 12:00"
     assert nb03._fold(recorded, when) == history.balances_at(recorded, when).to_dict()
     assert nb03._best_day_right(recorded) == ("2026-02-06", 23_849_576)
+
+
+# --- notebook 04 ----------------------------------------------------------------------------------
+class OwnerBook:
+    """The solution of notebook 04's first exercise (a ConsumerRebalanceListener)."""
+
+    def __init__(self, name, book):
+        self.name, self.book = name, book
+        self.book.setdefault(name, set())
+
+    def on_partitions_revoked(self, revoked):
+        self.book[self.name] -= {tp.partition for tp in revoked}
+
+    def on_partitions_assigned(self, assigned):
+        self.book[self.name] |= {tp.partition for tp in assigned}
+
+
+class ReplacingBook(OwnerBook):
+    """Right for eager rebalances only: it replaces the share instead of adding to it."""
+
+    def on_partitions_assigned(self, assigned):
+        self.book[self.name] = {tp.partition for tp in assigned}
+
+
+class StubBook(OwnerBook):
+    def on_partitions_revoked(self, revoked):
+        raise NotImplementedError("your code here")
+
+    def on_partitions_assigned(self, assigned):
+        raise NotImplementedError("your code here")
+
+
+def range_assign(members, partitions):
+    members = sorted(members)
+    share, extra = divmod(partitions, len(members))
+    split, start = {}, 0
+    for i, member in enumerate(members):
+        count = share + (1 if i < extra else 0)
+        split[member] = list(range(start, start + count))
+        start += count
+    return split
+
+
+def test_04_the_book_passes_by_hand(capsys):
+    assert nb04.check_owner_book(OwnerBook) is True
+    answered(capsys, True, "✔")
+
+
+def test_04_the_book_stub_gets_its_hint(capsys):
+    assert nb04.check_owner_book(StubBook) is False
+    answered(capsys, False, "✘ Not written yet", "on_partitions_revoked")
+
+
+def test_04_a_book_that_replaces_fails_the_cooperative_rebalance(capsys):
+    assert nb04.check_owner_book(ReplacingBook) is False
+    answered(capsys, False, "cooperative", "never replace")
+
+
+def test_04_range_passes_and_its_stub_gets_the_hint(capsys):
+    assert nb04.check_range_assign(range_assign) is True
+    answered(capsys, True, "✔")
+    assert nb04.check_range_assign(stub) is False
+    answered(capsys, False, "✘ Not written yet", "Sort the members")
+
+
+def test_04_round_robin_is_not_range(capsys):
+    def round_robin(members, partitions):
+        members = sorted(members)
+        return {m: list(range(i, partitions, len(members))) for i, m in enumerate(members)}
+
+    assert nb04.check_range_assign(round_robin) is False
+    answered(capsys, False, "round robin", "consecutive")
+
+
+def test_04_forgetting_the_idle_member(capsys):
+    def busy_only(members, partitions):
+        return {m: ps for m, ps in range_assign(members, partitions).items() if ps}
+
+    assert nb04.check_range_assign(busy_only) is False
+    answered(capsys, False, "warm spare")
+
+
+def test_04_unsorted_members(capsys):
+    def in_given_order(members, partitions):
+        split = range_assign(members, partitions)
+        order = sorted(members)
+        return {given: split[order[i]] for i, given in enumerate(members)}
+
+    assert nb04.check_range_assign(in_given_order) is False
+    answered(capsys, False, "sort the members")
+
+
+def test_04_range_agrees_with_kafka_pythons_own_assignor():
+    """The check's rule is the one kafka-python's RangePartitionAssignor applies."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+    for members, partitions in nb04.CASES:
+        cluster = mock.Mock()
+        cluster.partitions_for_topic.return_value = set(range(partitions))
+        joined = [SimpleNamespace(member_id=m, group_instance_id=None,
+                                  metadata=SimpleNamespace(topics=["t"])) for m in members]
+        assigned = RangePartitionAssignor.assign(cluster, joined)
+        got = {m: [p for _, ps in a.assigned_partitions for p in ps] for m, a in assigned.items()}
+        assert got == nb04.range_right(members, partitions), (members, partitions)
