@@ -251,6 +251,7 @@ def test_the_learner_edition_is_normalised(tmp_path):
     nb = _run_like("a")
     nb.cells.append(new_code_cell("# your code", metadata={"tags": ["exercise"]}))
     nb.cells.append(new_code_cell("x = 1", metadata={"tags": ["solution"]}))
+    nb.cells.append(new_code_cell("check(x)", metadata={"tags": ["check"]}))
     nbformat.write(nb, source)
     (written,) = authoring.learner_edition(tmp_path / "learner", [source])
     text = written.read_text()
