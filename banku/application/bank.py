@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from banku.application import gc_pause
 from banku.application.handling import Command, Handling, LogWriter, Written
 from banku.application.ports import CommandTransport, EventLog, NameKeys, ViewStore
+from banku.application.resources import released_with
 from banku.application.write_model import WriteModel
 from banku.config import Settings
 from banku.domain import rules
@@ -46,15 +46,6 @@ from banku.domain.ledger import BankAccount, Ledger, Receipt
 from banku.errors import ServiceUnavailable
 
 __all__ = ["Bank", "Receipt"]
-
-
-def _release(held: dict[str, Any]) -> None:
-    for resource in held.values():
-        try:
-            resource.close()
-        except Exception:  # noqa: BLE001 - releasing must not raise
-            pass
-    held.clear()
 
 
 # The namespace of account ids derived from command ids (any fixed UUID will do).
@@ -89,7 +80,7 @@ class Bank:
         self._id_prefix = uuid.uuid4().hex
         self._id_count = itertools.count(1)
         self._held: dict[str, Any] = {"log": log}
-        self._finalizer = weakref.finalize(self, _release, self._held)
+        self._finalizer = released_with(self, self._held)
 
     @property
     def ledger(self) -> Ledger:
@@ -165,7 +156,7 @@ class Bank:
         except ServiceUnavailable:
             self.forget()  # the ledger counts an event that may not have been written
             raise
-        self.handling.landed([receipt])
+        self.state.landed(receipt, expected=True)
         self.last_receipt = receipt
         return receipt.event, receipt
 
@@ -188,8 +179,6 @@ class Bank:
 
             self._view = self._held["view"] = bootstrap.view(self.settings)
         return self._view
-
-    read_model = view
 
     @property
     def names(self) -> NameKeys:
@@ -255,7 +244,7 @@ class Bank:
             except ServiceUnavailable:
                 failures += 1
                 continue
-            self.handling.landed([receipt])
+            self.state.landed(receipt, expected=True)
             receipts.append(receipt)
         if receipts:
             self.last_receipt = receipts[-1]

@@ -28,29 +28,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from typing import Any
 
 from banku import defaults
 from banku.application import gc_pause
 from banku.application.ports import DeadLetterSink, Feed, Feeds, NameKeys, ViewStore
+from banku.application.resources import released_with
 from banku.config import DEFAULT_GROUP, Settings
 from banku.domain.projection import Batch, Projection
 from banku.domain.sealing import is_sealed
 from banku.errors import BankuError, PositionConflict, ServiceUnavailable
 
 log = logging.getLogger("banku.projector")
-
-
-def _release(held: dict[str, Any]) -> None:
-    """Close whatever a projector still holds (also run when it is garbage collected)."""
-    for name in ("feed", "feeds", "dead", "view"):
-        resource = held.pop(name, None)
-        if resource is not None and hasattr(resource, "close"):
-            try:
-                resource.close()
-            except Exception:  # noqa: BLE001 - releasing must not raise
-                pass
 
 
 class Projector:
@@ -107,7 +96,7 @@ class Projector:
         self._stop = threading.Event()
         # Whatever this projector holds is released when it is closed, or garbage collected.
         self._held: dict[str, Any] = {"view": view, "dead": dead_letters, "feeds": feeds}
-        self._finalizer = weakref.finalize(self, _release, self._held)
+        self._finalizer = released_with(self, self._held)
 
     # --- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -28,7 +28,7 @@ from banku.domain.ledger import Ledger, Receipt
 log = logging.getLogger("banku.snapshots")
 
 SCHEMA = 1
-KEY = b"ledger"
+KEY = b"ledger"  # the one record key of the compacted snapshots topic
 
 
 class SnapshotRefused(Exception):

@@ -94,12 +94,27 @@ except ImportError:  # pragma: no cover - orjson is a dependency; this keeps a b
 
 
 
+def to_json(value: Any) -> bytes:
+    """Compact JSON, as Go's json.Marshal writes it: orjson's bytes (a tenth of the time), or
+    `json`'s for what orjson will not write (an integer beyond 64 bits)."""
+    try:
+        return _fast_dumps(value)
+    except TypeError:
+        return _ENCODER.encode(value).encode()
+
+
+def from_json(value: bytes) -> Any:
+    """Parsed JSON: orjson's answer, or, for what it refuses (integers beyond 64 bits, NaN, lone
+    surrogates), `json`'s, which has the last word (a ValueError says why it is not JSON)."""
+    try:
+        return _fast_loads(value)
+    except ValueError:
+        return json.loads(value)
+
+
 def encode(event: Event) -> bytes:
     """The record value: compact JSON, exactly as Go's json.Marshal writes it."""
-    try:
-        return _fast_dumps(event.to_wire())  # the same bytes, a tenth of the time
-    except TypeError:  # a value orjson will not write (an integer beyond 64 bits)
-        return _ENCODER.encode(event.to_wire()).encode()
+    return to_json(event.to_wire())
 
 
 def key_of(event: Event) -> bytes:

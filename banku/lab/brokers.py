@@ -149,10 +149,6 @@ def kill_broker(settings: Settings, node: int, sig: int = signal.SIGKILL) -> Non
     _signal(_require_owner(settings, "killing a broker of"), [node], sig)
 
 
-def broker_alive(settings: Settings, node: int) -> bool:
-    return stack.kafka_pid(_plan(settings), node) is not None
-
-
 def restart_broker(settings: Settings, node: int) -> None:
     """Start a killed broker again; it catches up from the others and rejoins the ISR."""
     plan = _require_owner(settings, "restarting a broker of")

@@ -213,20 +213,30 @@ def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:
         return KafkaProducer(**settings.kafka_options(), **options)
 
 
+# Every consumer of the kit: it commits by hand (or not at all), starts from the beginning when it
+# has no committed offset, and reads only committed records (the command handler writes in
+# transactions, which may abort: an aborted event never happened).
+CONSUMER_OPTIONS: dict[str, object] = dict(
+    enable_auto_commit=False,
+    auto_offset_reset="earliest",
+    isolation_level="read_committed",
+    reconnect_backoff_max_ms=defaults.RECONNECT_BACKOFF_MAX_MS,
+)
+
+
 def make_reader(settings: Settings, **overrides: object) -> KafkaConsumer:
     """A consumer without a group: it is assigned partitions by hand and commits nothing."""
-    options: dict[str, object] = dict(
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        # Transactions (the command handler) may abort: an aborted event never happened.
-        isolation_level="read_committed",
-        reconnect_backoff_max_ms=defaults.RECONNECT_BACKOFF_MAX_MS,
-        **defaults.READER_FETCH,
-    )
+    options: dict[str, object] = dict(CONSUMER_OPTIONS, group_id=None, **defaults.READER_FETCH)
     options.update(overrides)
     with kafka_errors(settings):
         return KafkaConsumer(**settings.kafka_options(), **options)
+
+
+def make_member(settings: Settings, group_id: str, **overrides: object) -> KafkaConsumer:
+    """A consumer that joins ``group_id`` when it subscribes (the caller handles kafka_errors)."""
+    options: dict[str, object] = dict(CONSUMER_OPTIONS, group_id=group_id)
+    options.update(overrides)
+    return KafkaConsumer(**settings.kafka_options(), **options)
 
 
 def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 10.0,
@@ -240,17 +250,26 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 10.0,
     return []
 
 
+def partition_ends(consumer: KafkaConsumer, topic: str, timeout: float = 10.0,
+                   ) -> dict[int, int]:
+    """The next offset of every partition of ``topic`` (partition -> offset): what a reader must
+    reach to have seen everything; {} when the topic has no partitions (yet)."""
+    parts = partitions_of(consumer, topic, timeout)
+    if not parts:
+        return {}
+    return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
+
+
 def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
-    """The next offset of every partition: what a reader must reach to have seen everything."""
+    """`partition_ends` of ``topic`` (the log by default), with a reader of its own."""
     topic = topic or settings.topic_name
     consumer = make_reader(settings)
     try:
         with kafka_errors(settings, f"topic {topic}"):
-            parts = partitions_of(consumer, topic, timeout=5.0)
-            if not parts:
+            ends = partition_ends(consumer, topic, timeout=5.0)
+            if not ends:
                 refuse_if_not_allowed(settings, topic)
-                return {}
-            return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
+            return ends
     finally:
         consumer.close()
 

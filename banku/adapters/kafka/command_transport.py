@@ -13,7 +13,6 @@ landed) or ``refused`` (with the rule, by the name of its `CommandRejected` clas
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from typing import Any
@@ -31,6 +30,8 @@ from banku.domain.events import (
     TransferEvent,
     WithdrawEvent,
     event_of,
+    from_json,
+    to_json,
 )
 from banku.domain.ledger import Receipt
 from banku.errors import BankuError, CommandRejected, ServiceUnavailable
@@ -50,10 +51,7 @@ class NotACommand(BankuError):
 def encode_command(event: Event) -> bytes:
     wire = event.to_wire()
     wire["Type"] = _NAME_OF[type(event)]
-    try:
-        return orjson.dumps(wire)
-    except TypeError:  # a value orjson will not write (an amount beyond 64 bits): refused later
-        return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode()
+    return to_json(wire)  # an amount beyond 64 bits is written too: the rules refuse it later
 
 
 def decode_command(value: bytes | None) -> Event:
@@ -61,12 +59,9 @@ def decode_command(value: bytes | None) -> Event:
     values are acceptable is the rules' business (`rules.decide`), so that a bad amount is a
     refusal with the same class as in direct mode, not a dead letter."""
     try:
-        data = orjson.loads(value) if value is not None else None
-    except ValueError:
-        try:  # orjson is stricter (integers beyond 64 bits, NaN): `json` has the last word
-            data = json.loads(value or b"")
-        except ValueError as exc:
-            raise NotACommand(f"the value is not JSON ({exc})") from None
+        data = from_json(value) if value is not None else None
+    except ValueError as exc:
+        raise NotACommand(f"the value is not JSON ({exc})") from None
     if type(data) is not dict:
         raise NotACommand(f"the value is JSON {type(data).__name__}, not an object")
     kind = COMMAND_TYPES.get(data.get("Type"))  # type: ignore[arg-type]

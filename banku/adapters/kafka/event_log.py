@@ -19,12 +19,15 @@ from banku.adapters.kafka import compat
 from banku.adapters.kafka.clients import (
     PartitionMap,
     ensure_topic,
+    make_member,
     make_producer,
     make_reader,
+    partition_ends,
     partitions_of,
     read_to_end,
     refuse_if_not_allowed,
 )
+from banku.application import snapshots
 from banku.application.ports import Assignment, Record
 from banku.config import Settings
 from banku.diagnostics import explain_kafka, kafka_down, kafka_errors
@@ -35,7 +38,7 @@ from banku.errors import ServiceUnavailable
 class _Sent:
     __slots__ = ("_future", "_what", "_settings")
 
-    def __init__(self, future, what: str, settings: Settings) -> None:  # noqa: ANN001
+    def __init__(self, future, what: str, settings: Settings) -> None:
         self._future, self._what, self._settings = future, what, settings
 
     def result(self) -> tuple[int, int, int]:
@@ -88,8 +91,9 @@ class KafkaEventLog:
     def partition_for(self, key: bytes) -> int:
         return self._ready()(key)
 
-    def append(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
+    def append(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
                partition: int, timestamp_ms: int | None = None, what: str = "event") -> _Sent:
+        """(``value`` None: a tombstone, which only a dead letter copies.)"""
         if self._producer is None:
             self._ready()
             self._producer = make_producer(self.settings)
@@ -126,8 +130,7 @@ class KafkaEventLog:
     def end_offsets(self) -> dict[int, int]:
         reader = self._consumer()
         with kafka_errors(self.settings, f"topic {self.topic}"):
-            parts = partitions_of(reader, self.topic)
-            return {tp.partition: off for tp, off in reader.end_offsets(parts).items()}
+            return partition_ends(reader, self.topic)
 
     def topic_id(self) -> str:
         self._ready()
@@ -162,7 +165,7 @@ class KafkaEventLog:
         producer = make_producer(self.settings, max_request_size=16 * 1024 * 1024,
                                  compression_type=None, linger_ms=0)
         try:
-            _Sent(producer.send(topic, key=b"ledger", value=value), "snapshot",
+            _Sent(producer.send(topic, key=snapshots.KEY, value=value), "snapshot",
                   self.settings).result()
         finally:
             producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
@@ -228,8 +231,7 @@ class KafkaFeed:
 
     def end_offsets(self) -> dict[int, int]:
         with kafka_errors(self.settings, f"topic {self.topic}"):
-            parts = partitions_of(self.consumer, self.topic)
-            return {tp.partition: off for tp, off in self.consumer.end_offsets(parts).items()}
+            return partition_ends(self.consumer, self.topic)
 
     def coordinator_silent_for(self) -> float:
         """Seconds since the group coordinator last answered a heartbeat (0 outside a group)."""
@@ -254,11 +256,7 @@ class KafkaFeeds:
 
     def _consumer(self) -> KafkaConsumer:
         with kafka_errors(self.settings, f"group {self.group_id}"):
-            consumer = KafkaConsumer(**self.settings.kafka_options(), group_id=self.group_id,
-                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                     isolation_level="read_committed",
-                                     reconnect_backoff_max_ms=defaults.RECONNECT_BACKOFF_MAX_MS,
-                                     **self.options)
+            consumer = make_member(self.settings, self.group_id, **self.options)
             if not self._topic_ready:
                 # Only a missing topic needs the admin client (a bootstrap of its own).
                 if not consumer.partitions_for_topic(self.topic):
@@ -295,10 +293,7 @@ class KafkaFeeds:
         if self._reader is None:
             self._reader = make_reader(self.settings)
         with kafka_errors(self.settings, f"topic {self.topic}"):
-            parts = partitions_of(self._reader, self.topic, timeout=5.0)
-            if not parts:
-                return {}
-            return {tp.partition: off for tp, off in self._reader.end_offsets(parts).items()}
+            return partition_ends(self._reader, self.topic, timeout=5.0)
 
     def close(self) -> None:
         if self._reader is not None:
@@ -320,49 +315,36 @@ class KafkaDeadLetters:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topic = settings.dlq_topic
-        self._producer: KafkaProducer | None = None
-        self._reader: KafkaConsumer | None = None
+        self._log = KafkaEventLog(settings, self.topic)  # created at the first letter
         self._read_to: dict[int, int] = {}  # partition -> next offset of the DLQ to read
         self._stored: set[str] = set()  # sources of the letters in the DLQ, as far as read
 
     def stored(self) -> set[str]:
         """The sources of the letters the DLQ holds (read up to its end now)."""
-        if self._reader is None:
-            self._reader = make_reader(self.settings)
-        with kafka_errors(self.settings, f"topic {self.topic}"):
-            for records in read_to_end(self._reader, self._read_to, self.topic):
-                for record in records:
-                    source = dict(record.headers or []).get(SOURCE_HEADER)
-                    if source is not None:
-                        self._stored.add(source.decode(errors="replace"))
+        for records in self._log.read(self._read_to):
+            for record in records:
+                source = dict(record.headers or []).get(SOURCE_HEADER)
+                if source is not None:
+                    self._stored.add(source.decode(errors="replace"))
         return self._stored
 
     def send(self, letters: list[tuple[Record, str]]) -> None:
-        if self._producer is None:
-            ensure_topic(self.settings, self.topic)
-            self._producer = make_producer(self.settings)
-        try:
-            stored = self.stored()
-            with kafka_errors(self.settings, f"topic {self.topic}"):
-                futures = []
-                for record, reason in letters:
-                    source = source_of(record)
-                    if source in stored:
-                        continue  # refused before (a replay): its letter is there already
-                    stored.add(source)
-                    futures.append(self._producer.send(
-                        self.topic, key=record.key, value=record.value,
-                        timestamp_ms=record.timestamp, headers=dead_letter_headers(record, reason)))
-                # The bookmark may only move past a poison record once it is safe in the DLQ.
-                for future in futures:
-                    future.get(timeout=defaults.SEND_TIMEOUT_S)
-        except KafkaError as exc:
-            raise kafka_down(self.settings, exc) from None
+        stored = self.stored()
+        sent = []
+        for record, reason in letters:
+            source = source_of(record)
+            if source in stored:
+                continue  # refused before (a replay): its letter is there already
+            stored.add(source)
+            # A letter keeps its record's partition number: the letters of one partition stay
+            # in their order.
+            sent.append(self._log.append(
+                record.key, record.value, dead_letter_headers(record, reason),
+                partition=record.partition % self._log.partitions, timestamp_ms=record.timestamp,
+                what="dead letter"))
+        # The bookmark may only move past a poison record once it is safe in the DLQ.
+        for one in sent:
+            one.result()
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=defaults.CLOSE_TIMEOUT_S)
-            self._producer = None
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._log.close()

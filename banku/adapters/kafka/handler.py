@@ -39,6 +39,7 @@ from banku import defaults
 from banku.adapters.kafka import compat
 from banku.adapters.kafka.clients import (
     ensure_topic,
+    make_member,
     make_producer,
     make_reader,
     partitions_of,
@@ -81,7 +82,7 @@ class _Acknowledgement:
 
     __slots__ = ("_future",)
 
-    def __init__(self, future: Any) -> None:  # noqa: ANN401 - kafka-python's FutureRecordMetadata
+    def __init__(self, future: Any) -> None:  # kafka-python's FutureRecordMetadata
         self._future = future
 
     def result(self) -> tuple[int, int, int]:
@@ -95,7 +96,7 @@ class _InTransaction:
 
     unseen_until_landed = True  # read_committed readers see nothing of an open transaction
 
-    def __init__(self, producer: Any, topic: str) -> None:  # noqa: ANN401
+    def __init__(self, producer: Any, topic: str) -> None:
         self.producer, self.topic = producer, topic
 
     def write(self, event: Event, partition: int, command_id: str,
@@ -216,11 +217,8 @@ class CommandHandler:
                 ensure_topic(self.settings, topic)
             self._remember_refusals()
             with kafka_errors(self.settings, f"group {self.group_id}"):
-                consumer = KafkaConsumer(
-                    **self.settings.kafka_options(), group_id=self.group_id,
-                    client_id=self.client_id, enable_auto_commit=False,
-                    auto_offset_reset="earliest", isolation_level="read_committed",
-                    **self._options)
+                consumer = make_member(self.settings, self.group_id,
+                                       client_id=self.client_id, **self._options)
             consumer.subscribe([self.settings.commands_topic], listener=_Ownership(self))
             self._consumer = consumer
         return self._consumer
@@ -313,7 +311,7 @@ class CommandHandler:
             time.sleep(0.05)  # the markers are on their way
             self.state.catch_up()
 
-    def _decide_all(self, producer: Any, records: list[Any],  # noqa: ANN401
+    def _decide_all(self, producer: Any, records: list[Any],
                     ) -> tuple[list[tuple[str, dict[str, Any]]], list[Receipt]]:
         """Decide each command in order (`banku.application.handling`, the same use case as
         direct mode); returns the outcomes and the events' receipts. What is not a command

@@ -25,14 +25,13 @@ from kafka.protocol.sasl import (
 
 CLIENT_ID = "banku-login-check"
 UNSUPPORTED_SASL_MECHANISM = 33
-SASL_AUTHENTICATION_FAILED = 58
 
 
 class Refused(Exception):
     """The broker answered, and said no (the reason is in the message)."""
 
 
-def _exchange(sock: socket.socket, request, response_class, correlation_id: int):  # noqa: ANN001, ANN202
+def _exchange(sock: socket.socket, request, response_class, correlation_id: int):
     request.with_header(correlation_id=correlation_id, client_id=CLIENT_ID)
     sock.sendall(request.encode(header=True, framed=True))
     size = struct.unpack(">i", _read(sock, 4))[0]
@@ -49,7 +48,7 @@ def _read(sock: socket.socket, count: int) -> bytes:
     return data
 
 
-def _tokens(mechanism: str, user: str, password: str):  # noqa: ANN202 - a generator
+def _tokens(mechanism: str, user: str, password: str):  # a generator
     """The client's SASL tokens; each ``yield`` receives the server's answer to the last one."""
     if mechanism == "PLAIN":
         yield b"\0" + user.encode() + b"\0" + password.encode()
