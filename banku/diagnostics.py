@@ -166,7 +166,7 @@ def bootstrap_failed(settings: Settings, exc: BaseException) -> ServiceUnavailab
     return kafka_down(settings, exc)
 
 
-def _kafka_ssl_context(settings: Settings):  # noqa: ANN202 - an ssl.SSLContext or None
+def _kafka_ssl_context(settings: Settings):  # an ssl.SSLContext or None
     """The TLS context of a SASL_SSL client (for the raw login check); None without TLS."""
     if not settings.kafka_protocol.endswith("SSL"):
         return None

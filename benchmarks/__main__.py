@@ -50,7 +50,7 @@ def verdict(met: bool | None) -> str:
     return {True: "MET", False: "NOT MET", None: "-"}[met]
 
 
-def target_text(ratio) -> str:  # noqa: ANN001
+def target_text(ratio) -> str:
     if ratio.target is None:
         return "-"
     sign = ">=" if ratio.higher_is_better else "<="
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             result = module.run(settings, sizes)
-        except Exception as exc:  # noqa: BLE001 - report it, run the others, exit non-zero
+        except Exception as exc:  # report it, run the others, exit non-zero
             traceback.print_exc()
             result = Result(name, getattr(module, "TITLE", name),
                             error=f"{type(exc).__name__}: {exc}")

@@ -40,7 +40,7 @@ def partition_of(account_id: str) -> int:
 def owners(settings: Settings) -> dict[str, list[int]]:
     try:
         return group_ownership(settings)
-    except Exception:  # noqa: BLE001 - a group in the middle of a rebalance may not describe
+    except Exception:  # a group in the middle of a rebalance may not describe
         return {}
 
 

@@ -48,7 +48,7 @@ def room_settings() -> Settings:
 
 
 # --- one learner (runs in a process of its own) -----------------------------------------------
-def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None:  # noqa: ANN001
+def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None:
     import logging
     import warnings
 
@@ -67,7 +67,7 @@ def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None: 
     started = time.perf_counter()
     cpu = time.process_time()
 
-    def cell(name: str, work):  # noqa: ANN001, ANN202
+    def cell(name: str, work):
         t0 = time.perf_counter()
         out = work()
         samples.append((name, time.perf_counter() - t0))
@@ -85,7 +85,7 @@ def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None: 
                     bank.deposit(adam, 2000), bank.withdraw(adam, 500),
                     bank.transfer(adam, eve, 100), bank.deposit(eve, 750)))
 
-                def refused(bank=bank, adam=adam, ns=ns) -> None:  # noqa: ANN001
+                def refused(bank=bank, adam=adam, ns=ns) -> None:
                     before = end_offsets(ns)
                     try:
                         bank.withdraw(adam, 5000)
@@ -95,7 +95,7 @@ def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None: 
 
                 cell("a refused command", refused)
 
-            def read_topic(ns=ns) -> int:  # noqa: ANN001
+            def read_topic(ns=ns) -> int:
                 reader = make_reader(ns)
                 try:
                     return sum(len(r) for r in read_to_end(reader, {}, ns.topic_name))
@@ -123,7 +123,7 @@ def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None: 
                      lambda bank=bank: bank.load(events[:sizes.room_events_03]))
             df = cell("load_events into pandas", lambda ns=ns: history.load_events(ns))
 
-            def travel(df=df) -> None:  # noqa: ANN001
+            def travel(df=df) -> None:
                 import pandas as pd
 
                 history.balances_at(df, "2026-01-31 23:59:59")
@@ -135,7 +135,7 @@ def _learner(settings: Settings, sizes: Sizes, seed: int, go, results) -> None: 
             cell("projector catch-up", lambda ns=ns: _catch_up(ns, 120))
         results.put({"seed": seed, "samples": samples, "cpu": time.process_time() - cpu,
                      "wall": time.perf_counter() - started, "error": None})
-    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+    except BaseException as exc:  # reported by the parent
         # What a learner would have seen: the cell fails, and this learner's session ends.
         results.put({"seed": seed, "samples": samples, "cpu": time.process_time() - cpu,
                      "wall": time.perf_counter() - started,

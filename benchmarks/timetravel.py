@@ -49,7 +49,7 @@ def as_dicts(table: pd.DataFrame) -> list[dict]:
             for _, row in table.iterrows()]
 
 
-def best_of(repeats: int, job) -> tuple[float, object]:  # noqa: ANN001
+def best_of(repeats: int, job) -> tuple[float, object]:
     times: list[float] = []
     answer = None
     for _ in range(repeats):

@@ -194,6 +194,6 @@ def test_the_notebooks_own_lua_solution_passes(settings, capsys):
     (solution,) = [c.source for c in nb.cells if "solution" in authoring.tags(c)
                    and "APPLY_ONCE = " in c.source]
     given: dict = {}
-    exec(solution, given)  # noqa: S102 - the kit's own cell: a string assignment
+    exec(solution, given)  # the kit's own cell: a string assignment
     assert nb02.check_apply_once(given["APPLY_ONCE"], settings) is True
     assert said(capsys).startswith("✔")

@@ -188,7 +188,7 @@ def test_namespaces_do_not_see_each_other(settings):
         assert b_bank.account(a) is None
         try:
             b_bank.deposit(a, 1)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             assert type(exc).__name__ == "AccountNotFound"
         else:
             raise AssertionError("Bob's bank accepted a deposit to Alice's account")

@@ -166,7 +166,7 @@ def other_ca(tmp_path_factory) -> Path:
     return make_certificates(tmp_path_factory.mktemp("other-ca"), ["127.0.0.1"])
 
 
-def _one_line(result) -> str:  # noqa: ANN001
+def _one_line(result) -> str:
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -180,7 +180,7 @@ LEARNER_QUOTAS = {
 }
 
 
-def set_quotas(admin, names: list[str]) -> None:  # noqa: ANN001 - a KafkaAdminClient
+def set_quotas(admin, names: list[str]) -> None:  # a KafkaAdminClient
     """`LEARNER_QUOTAS` on each of these users, in one AlterClientQuotas request.
 
     kafka-python has the request but no admin method for it: it is sent through the admin

@@ -50,7 +50,7 @@ class Worker(abc.ABC):
     def teardown(self) -> None:  # noqa: B027 - an optional hook
         pass
 
-    def start(self):  # noqa: ANN201 - returns the subclass
+    def start(self):  # returns the subclass
         if self._thread is None:
             _WORKERS.add(self)
             self._stop.clear()
@@ -75,12 +75,12 @@ class Worker(abc.ABC):
             while not self._stop.is_set():
                 self.step()
                 self._stop.wait(self.interval)
-        except BaseException as exc:  # noqa: BLE001 - kept for whoever waits on the worker
+        except BaseException as exc:  # kept for whoever waits on the worker
             self.error = exc
         finally:
             try:
                 self.teardown()
-            except Exception as exc:  # noqa: BLE001 - closing failed: keep the first error
+            except Exception as exc:  # closing failed: keep the first error
                 self.error = self.error or exc
 
 
@@ -90,7 +90,7 @@ class Polling(Worker):
 
     name = "polling"
 
-    def __init__(self, consumer) -> None:  # noqa: ANN001 - a kafka.KafkaConsumer
+    def __init__(self, consumer) -> None:  # a kafka.KafkaConsumer
         super().__init__()
         self.consumer = consumer
 

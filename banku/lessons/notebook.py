@@ -82,7 +82,7 @@ class _WarningLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             print(self.format(record), file=sys.stderr)
-        except Exception:  # noqa: BLE001 - logging must never break the lesson
+        except Exception:  # logging must never break the lesson
             self.handleError(record)
 
 
@@ -119,7 +119,7 @@ def show_errors_as_sentences() -> None:
     from kafka.errors import KafkaError
     from redis.exceptions import RedisError
 
-    def handler(shell, etype, value, tb, tb_offset=None):  # noqa: ANN001 - IPython's signature
+    def handler(shell, etype, value, tb, tb_offset=None):  # IPython's signature
         print(sentence_for(value), file=sys.stderr)
         return None
 

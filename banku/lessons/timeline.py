@@ -8,12 +8,12 @@ from banku.lessons.watcher import OwnershipWatcher, owners_by_partition
 NOBODY = (0.85, 0.85, 0.85)
 
 
-def _bar(axes, start: float, end: float, row: int, **style) -> None:  # noqa: ANN001, ANN003
+def _bar(axes, start: float, end: float, row: int, **style) -> None:
     if end > start:
         axes.broken_barh([(start, end - start)], (row - 0.35, 0.7), **style)
 
 
-def _ownership(top, watcher: OwnershipWatcher, partitions: int, colours: dict) -> None:  # noqa: ANN001
+def _ownership(top, watcher: OwnershipWatcher, partitions: int, colours: dict) -> None:
     """One bar per partition, coloured by its owner; hatched once that owner was stopped."""
     samples = watcher.samples
     for p in range(partitions):

@@ -29,13 +29,13 @@ CA_DAYS = 3650
 SERVER_DAYS = 825  # the longest a browser accepts for a server certificate
 
 
-def _key():  # noqa: ANN202 - a cryptography private key
+def _key():  # a cryptography private key
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _name(common_name: str):  # noqa: ANN202
+def _name(common_name: str):
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
@@ -55,7 +55,7 @@ def _alt_names(hosts: list[str]) -> list:
     return names
 
 
-def _pem_key(key) -> bytes:  # noqa: ANN001
+def _pem_key(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     # PKCS#8, unencrypted: what Kafka's PEM keystore and redis-server both read; the file is 0600.

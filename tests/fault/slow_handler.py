@@ -18,7 +18,7 @@ DELAY_S = float(os.environ.get("BANKU_TEST_INIT_DELAY_S", "0"))
 _init_transactions = KafkaProducer.init_transactions
 
 
-def _slow_init_transactions(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def _slow_init_transactions(self, *args, **kwargs):
     time.sleep(DELAY_S)
     return _init_transactions(self, *args, **kwargs)
 

@@ -58,7 +58,7 @@ TYPES = ["CreateEvent", "DepositEvent", "WithdrawEvent", "TransferEvent"]
 
 
 @st.composite
-def logs(draw) -> list[tuple[int, bytes | None, bytes]]:  # noqa: ANN001
+def logs(draw) -> list[tuple[int, bytes | None, bytes]]:
     """A log of (partition, key, value): about three records in four are events (most of them
     well-formed, some with a hostile field), the rest hostile bytes. The proportions come from a
     seeded Random; the hostile values from hypothesis's strategies above."""

@@ -59,7 +59,7 @@ class ServiceProcess:
     def __init__(self, settings: Settings, log_dir: Path, name: str, *args: str,
                  **env: str) -> None:
         self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in wait()
+        self._log = open(self.log_path, "w")  # closed in wait()
         self.proc = subprocess.Popen(
             [sys.executable, *self.program, self.command, "--client-id", name, "--log-json",
              *args],
@@ -178,7 +178,7 @@ class Traffic(threading.Thread):
                 write_mix(self.bank, self.ids, self.balances, self.rng, chunk)
                 self.written += chunk
                 time.sleep(max(0.0, 0.25 - (time.monotonic() - started)))
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             self.error = exc
 
 

@@ -133,7 +133,7 @@ def test_env_file_option_loads_the_file_for_the_command(tmp_path, monkeypatch, c
     assert seen["s"] == LEARNER
 
 
-def _with_func(parser: argparse.ArgumentParser, func) -> argparse.ArgumentParser:  # noqa: ANN001
+def _with_func(parser: argparse.ArgumentParser, func) -> argparse.ArgumentParser:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             action.choices["doctor"].set_defaults(func=func)

@@ -47,10 +47,10 @@ class _Consumer:
     def __init__(self) -> None:
         self.paused: set[int] = set()
 
-    def pause(self, *tps) -> None:  # noqa: ANN002
+    def pause(self, *tps) -> None:
         self.paused |= {tp.partition for tp in tps}
 
-    def resume(self, *tps) -> None:  # noqa: ANN002
+    def resume(self, *tps) -> None:
         self.paused -= {tp.partition for tp in tps}
 
 
@@ -65,7 +65,7 @@ class _Producer:
 def test_the_listeners_only_take_note_the_slow_work_waits_for_the_loop(monkeypatch):
     """Listeners run on kafka-python's heartbeat thread: no producer is made there, none is
     closed there; the assigned partitions are paused until the handler is ready for them."""
-    def no_producer_here(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_producer_here(*args, **kwargs):
         raise AssertionError("a producer made inside a rebalance listener")
 
     monkeypatch.setattr(handler_module, "make_producer", no_producer_here)

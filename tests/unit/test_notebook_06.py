@@ -90,7 +90,7 @@ def test_the_race_of_three_is_what_exercise_2_predicts(nb):
     assert f"accepted: {accepted} of 3" in shown and f"from the log: {balance} cents" in shown
     solution = _cell(nb, "def my_prediction", tag=authoring.SOLUTION_TAG)
     namespace: dict = {}
-    exec(solution.source, namespace)  # noqa: S102 - the notebook's own solution
+    exec(solution.source, namespace)  # the notebook's own solution
     assert namespace["my_prediction"]() == (accepted, balance)
 
 

@@ -94,7 +94,7 @@ def test_every_transaction_leaves_one_marker_in_the_partition(nb):
         assert re.search(rf"^{stage}\s+{end}\s+{count}\s+{marks}\b", table, re.MULTILINE), stage
     solution = _cell(nb, "def my_prediction", tag=authoring.SOLUTION_TAG)
     namespace: dict = {}
-    exec(solution.source, namespace)  # noqa: S102 - the notebook's own solution
+    exec(solution.source, namespace)  # the notebook's own solution
     assert namespace["my_prediction"]() == (expected["zombie fenced"][0],
                                             ["deposit 3", "deposit 4", "deposit 5"])
     zombie = _text(_cell(nb, "successor.init_transactions()"))

@@ -18,7 +18,7 @@ LIMIT = part_limit(3)
 A, B = str(uuid.UUID(int=0xA)), str(uuid.UUID(int=0xB))
 
 
-def put(log: MemoryLog, value, partition: int = 0) -> None:  # noqa: ANN001
+def put(log: MemoryLog, value, partition: int = 0) -> None:
     raw = value if isinstance(value, bytes) else json.dumps(value).encode()
     log.append(None, raw, [], partition)
 
@@ -27,11 +27,11 @@ def create(account: str, name: str) -> dict:
     return {"AccId": account, "Type": "CreateEvent", "AccName": name}
 
 
-def deposit(account: str, amount) -> dict:  # noqa: ANN001
+def deposit(account: str, amount) -> dict:
     return {"AccId": account, "Type": "DepositEvent", "Amount": amount}
 
 
-def withdraw(account: str, amount) -> dict:  # noqa: ANN001
+def withdraw(account: str, amount) -> dict:
     return {"AccId": account, "Type": "WithdrawEvent", "Amount": amount}
 
 

@@ -182,7 +182,7 @@ events = st.one_of(
 )
 
 
-def _apply_command(bank: Bank, event) -> None:  # noqa: ANN001
+def _apply_command(bank: Bank, event) -> None:
     """The command method a person would call for this event."""
     if isinstance(event, CreateEvent):
         bank.submit(event)  # create_account makes up its own id; a recorded one is submitted

@@ -27,7 +27,7 @@ class NameVault:
     """Per-account name keys in Redis, and the set of accounts whose key was destroyed
     (the Redis adapter of `banku.application.ports.NameKeys`)."""
 
-    def __init__(self, redis_client, prefix: str,  # noqa: ANN001 - a redis.Redis
+    def __init__(self, redis_client, prefix: str,  # a redis.Redis
                  settings: Settings | None = None) -> None:
         self.redis = redis_client
         self.prefix = prefix

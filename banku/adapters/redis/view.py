@@ -211,7 +211,7 @@ class ReadModel:
         self._functions = True  # False once Redis turned out older than 7 (no FCALL)
         self._scripts: dict[str, Any] = {}
 
-    def _run(self, step: str, keys: list[str], args: list[str | int]) -> Any:  # noqa: ANN401
+    def _run(self, step: str, keys: list[str], args: list[str | int]) -> Any:
         """Run one of the kit's steps: FCALL its function (loading the library when this Redis
         lacks this version of it), or, on a Redis without functions, the script itself."""
         if self._functions:
@@ -240,7 +240,7 @@ class ReadModel:
                 f" banku, version {LIBRARY_VERSION}) and this login may not load them: ask the"
                 " instructor to run `banku workshop up` again, which loads them.") from None
 
-    def _errors(self):  # noqa: ANN202
+    def _errors(self):
         return redis_errors(self.settings, f"namespace {self.settings.namespace or '(default)'}")
 
     def account_key(self, account_id: str) -> str:

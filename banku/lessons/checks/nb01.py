@@ -188,7 +188,7 @@ def _decision(call: Callable[[], Any], shown: str, wanted: dict | None,
             raise NotYet(f"{shown} refused with {type(refused).__name__}, but the rule it breaks"
                          f" is another one.", RULE_OF[refusal] + ".") from None
         return
-    except Exception as error:  # noqa: BLE001 - the learner's refusal may be any exception
+    except Exception as error:  # the learner's refusal may be any exception
         raise NotYet(f"{shown} raised {type(error).__name__}: {error}.",
                      "refuse with the kit's classes (from banku import InsufficientFunds, ...),"
                      " so every caller can tell a refusal from a bug.") from None

@@ -19,7 +19,7 @@ def _refuses(open_name: Open, key: bytes, account_id: str, sealed: str) -> bool:
         open_name(key, account_id, sealed)
     except NotImplementedError:
         raise
-    except Exception:  # noqa: BLE001 - InvalidTag, BankuError, ValueError: any refusal will do
+    except Exception:  # InvalidTag, BankuError, ValueError: any refusal will do
         return True
     return False
 
@@ -59,7 +59,7 @@ def check_sealing(seal_name: Seal, open_name: Open) -> bool:
                      "AESGCM's decrypt checks the tag; do not catch InvalidTag and go on.")
     try:
         kit_opened = unseal(key, account, sealed)
-    except Exception:  # noqa: BLE001 - the kit's own refusal, said as the problem
+    except Exception:  # the kit's own refusal, said as the problem
         kit_opened = None
     if kit_opened != name:
         raise NotYet("The kit cannot open your sealed name.",
@@ -69,7 +69,7 @@ def check_sealing(seal_name: Seal, open_name: Open) -> bool:
         kit_sealed_opened = open_name(key, account, seal(key, account, name))
     except NotImplementedError:
         raise
-    except Exception:  # noqa: BLE001 - said as the problem below
+    except Exception:  # said as the problem below
         kit_sealed_opened = None
     if kit_sealed_opened != name:
         raise NotYet("open_name cannot open a name the kit sealed.",

@@ -188,7 +188,7 @@ def test_the_same_refusals_in_both_modes_on_the_memory_log():
         seen = []
         for command in (lambda: bank.withdraw(account, 1), lambda: bank.deposit(account, -1),
                         lambda: bank.deposit(B, 1), lambda: bank.transfer(account, account, 1)):
-            with pytest.raises(Exception) as refusal:  # noqa: PT011 - the class is compared
+            with pytest.raises(Exception) as refusal:  # the class is compared
                 command()
             seen.append((type(refusal.value).__name__, str(refusal.value).replace(account, "A")))
         return seen
