@@ -153,7 +153,7 @@ def _bound_and_used(source: str) -> tuple[set[str], set[str]]:
     return bound, used
 
 
-def needed_from_solutions(cells) -> set[str]:  # noqa: ANN001 - nbformat cells
+def needed_from_solutions(cells) -> set[str]:  # nbformat cells
     """Names a lesson cell reads that only a solution cell before it defines."""
     lesson_bound, solution_only, needed = set(), set(), set()
     for cell in cells:

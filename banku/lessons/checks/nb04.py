@@ -100,7 +100,7 @@ def _real_group(listener_class: type, settings: Settings, group: str) -> None:
 
         try:
             wait_for(agree, timeout=60, interval=0.3)
-        except Exception:  # noqa: BLE001 - the kit's timeout, said as the learner's problem
+        except Exception:  # the kit's timeout, said as the learner's problem
             raise NotYet("With alice and bob in a real group, the book does not match what the"
                          f" coordinator says: book {book!r}, coordinator"
                          f" {group_ownership(settings, group)!r}.",

@@ -131,7 +131,7 @@ def check_why_refused(why_refused: Callable[[bytes, str, dict[int, int]], str | 
             said = why_refused(value, TOPIC_ID, dict(ends))
         except NotImplementedError:
             raise
-        except Exception as error:  # noqa: BLE001 - the learner's code may raise anything
+        except Exception as error:  # the learner's code may raise anything
             raise NotYet(f"For {what} your function raised {type(error).__name__}: {error}.",
                          "catch what a broken snapshot makes gzip or json raise (OSError,"
                          " ValueError) and return a reason instead.") from None
