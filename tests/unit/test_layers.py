@@ -154,9 +154,8 @@ def test_the_domain_reaches_no_server_no_configuration_and_no_outer_layer():
 
 
 # The application may reach the adapters only through the composition root (`banku.bootstrap`),
-# which is where a module picks its adapters. Known offenders, until `Bank` and `Projector` take
-# their adapters from the composition root (none may be added):
-KNOWN_OFFENDERS = {"banku.application.bank", "banku.application.projector"}
+# which is where a module picks its adapters. Known offenders (none may be added): none left.
+KNOWN_OFFENDERS: set[str] = set()
 
 
 def test_the_application_reaches_servers_only_through_the_composition_root():
@@ -174,7 +173,7 @@ def test_the_application_reaches_servers_only_through_the_composition_root():
             todo.extend(GRAPH.get(target, ()))
         if any(s == p or s.startswith(p + ".") for s in seen for p in servers):
             offenders.add(module)
-    assert offenders <= KNOWN_OFFENDERS, offenders - KNOWN_OFFENDERS
+    assert offenders == KNOWN_OFFENDERS
 
 
 def test_at_most_ten_modules_at_the_top_of_the_package():
