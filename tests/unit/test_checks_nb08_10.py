@@ -52,7 +52,7 @@ RIGHT = dict(zip(nb08.CHANGES, (True, False, False, False, True), strict=True))
 def test_08_compatibility(capsys):
     _passes(capsys, nb08.check_compatibility(RIGHT))
     stub = dict.fromkeys(nb08.CHANGES)
-    _fails_with(capsys, nb08.check_compatibility(stub), "Not written yet", "True")
+    _fails_with(capsys, nb08.check_compatibility(stub), "Not answered yet", "True")
     # The usual mistake: a rename looks harmless.
     _fails_with(capsys, nb08.check_compatibility({**RIGHT, "Memo is renamed Note": True}),
                 "1 of your 5", "change 4")
@@ -137,7 +137,7 @@ def test_08_the_version_3_record(capsys, monkeypatch):
     _v3_records(monkeypatch, [*before, _record(WITHDRAWAL, V3)])
     _passes(capsys, nb08.check_v3_record(None, ADA))
     _v3_records(monkeypatch, before)  # the stub: nothing sent
-    _fails_with(capsys, nb08.check_v3_record(None, ADA), "Not written yet", "banku.schema")
+    _fails_with(capsys, nb08.check_v3_record(None, ADA), "no version-3 record", "banku.schema")
     _v3_records(monkeypatch, [*before, _record(WITHDRAWAL)])  # no header
     _fails_with(capsys, nb08.check_v3_record(None, ADA), "version 1")
     memo = {k: v for k, v in WITHDRAWAL.items() if k != "Note"} | {"Memo": "coffee beans"}
@@ -371,7 +371,7 @@ def sealed_bank():
 
 def test_10_forgotten(capsys, sealed_bank):
     bank, view, grace = sealed_bank
-    _fails_with(capsys, nb10.check_forgotten(bank, view, grace, 75_000), "Not written yet",
+    _fails_with(capsys, nb10.check_forgotten(bank, view, grace, 75_000), "nothing was forgotten",
                 "bank.names.forget")
     key = view.name_keys().keys.pop(grace)  # deleted by hand: taken for a lost key
     _fails_with(capsys, nb10.check_forgotten(bank, view, grace, 75_000), "lost key")
@@ -422,4 +422,5 @@ def test_10_tombstone(capsys, monkeypatch):
                 "deletes its key")
     _fails_with(capsys, nb10.check_tombstone(first_wins, None, "t", HEDY), "a name changed")
     _names_topic(monkeypatch, b"Hedy Lamarr")  # the function written, the tombstone not sent
-    _fails_with(capsys, nb10.check_tombstone(names_from, None, "t", HEDY), "Not written yet")
+    _fails_with(capsys, nb10.check_tombstone(names_from, None, "t", HEDY), "still carries her name",
+                "value=None")

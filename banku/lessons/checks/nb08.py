@@ -36,7 +36,8 @@ def check_compatibility(answers: dict[str, Any]) -> bool:
         raise NotYet("Your answers must be a dict with exactly the five changes as keys.",
                      "start again from the cell as it was handed out.")
     if any(answers[change] is None for change in CHANGES):
-        raise NotImplementedError
+        raise NotYet("Not answered yet: some answers are still None.",
+                     "give each change True (the running readers survive it) or False.")
     if any(not isinstance(answers[change], bool) for change in CHANGES):
         raise NotYet("Each answer must be True or False.", "no quotes around True or False.")
     wrong = [n for n, change in enumerate(CHANGES) if answers[change] is not _SURVIVED[n]]
@@ -138,7 +139,9 @@ def check_v3_record(settings: Any, account_id: str) -> bool:
         if mine and b'"Note"' in (mine[-1].value or b""):
             raise NotYet("Your record has no banku.schema header of 3: a reader takes it for"
                          " version 1.", "headers=[(SCHEMA_HEADER, b\"3\")] in the send.")
-        raise NotImplementedError
+        raise NotYet("There is no version-3 record keyed by Ada's id in the topic yet.",
+                     "a raw KafkaProducer, key=ada.encode(), headers=[(\"banku.schema\", b\"3\")],"
+                     " a value with a Note, then .get(timeout=10).")
     if len(v3) > 1:
         raise NotYet(f"There are {len(v3)} version-3 records for the account: the cell ran more"
                      " than once.", "Run All: the notebook resets its namespace first.")

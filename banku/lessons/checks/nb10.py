@@ -95,7 +95,9 @@ def check_forgotten(bank: Any, view: Any, account_id: str, balance_before: int) 
                      " lost key.", "bank.names.forget deletes the key and notes the id in one"
                      " step; put the key back (r.hset) and use it.")
     if shown != FORGOTTEN:
-        raise NotImplementedError
+        raise NotYet("Her key still opens her name: nothing was forgotten yet.",
+                     "bank.names.forget(account_id, view.account_key(account_id)), then a"
+                     " replay.")
     account = view.account(account_id)
     if account is None or account.name != FORGOTTEN:
         shown_name = account.name if account else None
@@ -167,7 +169,8 @@ def check_tombstone(names_from: Callable[[list[Any]], dict[str, str]], settings:
         raise NotYet("The names topic has no record for that account.",
                      "run the cell that writes the names, or Run All.")
     if hers[-1].value is not None:
-        raise NotImplementedError
+        raise NotYet("Her latest record in the names topic still carries her name.",
+                     "send her tombstone: key her id, value=None, then flush.")
     names = names_from(records)
     if account_id in names:
         raise NotYet("names_from still finds her on the real topic.",
