@@ -18,9 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from kafka.partitioner.default import murmur2
-
-from banku.adapters.kafka.clients import end_offsets, make_producer
+from banku.adapters.kafka.clients import end_offsets, kafka_partition, make_producer
 from banku.adapters.redis.view import ReadModel
 from banku.config import PARTITIONS, Settings
 from banku.domain.events import DepositEvent, encode, key_of
@@ -34,7 +32,7 @@ POLL = 0.05
 
 def partition_of(account_id: str) -> int:
     """The partition Kafka's default partitioner picks for an account's records."""
-    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % PARTITIONS
+    return kafka_partition(account_id.encode(), PARTITIONS)
 
 
 def owners(settings: Settings) -> dict[str, list[int]]:
