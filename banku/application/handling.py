@@ -13,8 +13,7 @@ changed since (a retry must not turn a "no" into a "yes" behind its sender's bac
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from banku import defaults
 from banku.application.ports import EventLog, Sent
@@ -27,8 +26,8 @@ from banku.errors import BankuError, CommandRejected
 __all__ = ["Command", "Handling", "LogWriter", "Writer", "Written"]
 
 
-@dataclass(frozen=True)
-class Command:
+# Command and Written are made once per command on the hot path: tuples are the cheapest.
+class Command(NamedTuple):
     """A command as the use case sees it: its id and the event it asks for."""
 
     command_id: str
@@ -66,8 +65,7 @@ class LogWriter:
         self.log.flush()
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """A decided event on its way to the log: counted in the ledger, not yet acknowledged."""
 
     event: Event
@@ -103,7 +101,7 @@ class Handling:
         Returns the first receipt of a command decided before (its offset is -1 while that
         first write is still on its way), or the new event `Written`. Raises the refusal, the
         same one for a retried refused command. With ``look_again``, a refusal is only given
-        after the log was read once more (see `decide`).
+        after the log was read once more (see `_decide_again`).
         """
         command_id = command.command_id
         first = self.state.ledger.commands.get(command_id)
@@ -112,18 +110,21 @@ class Handling:
         earlier = self.refusals.get(command_id)
         if earlier is not None:
             raise type(earlier)(str(earlier))
+        state = self.state
         try:
-            event = self.decide(command.event, look_again=look_again)
+            event = rules.decide(state.ledger, command.event, state.partition_of)
         except CommandRejected as refusal:
-            self.remember_refusal(command_id, refusal)
-            raise
-        partition = self.state.partition_of(event.acc_id)
+            if not look_again:
+                self.remember_refusal(command_id, refusal)
+                raise
+            event = self._decide_again(command, refusal)
+        partition = state.partition_of(event.acc_id)
         sent = writer.write(event, partition, command_id, command.timestamp_ms)
-        self.state.expect(event, partition, command_id)  # a retry finds it from now on
+        state.expect(event, partition, command_id)  # a retry finds it from now on
         return Written(event, partition, command_id, sent)
 
-    def decide(self, event: Event, *, look_again: bool = True) -> Event:
-        """Decide with what we know; with ``look_again``, read the log again before refusing.
+    def _decide_again(self, command: Command, refusal: CommandRejected) -> Event:
+        """Read the log again before refusing; the refusal that stands is remembered.
 
         Accepting on what we already know is safe for the one writer of an account: what others
         write can only add to its balance (a transfer's credit) or add accounts (never deleted).
@@ -131,11 +132,12 @@ class Handling:
         their way: reading them back would count them twice.
         """
         try:
-            return rules.decide(self.state.ledger, event, self.state.partition_of)
-        except CommandRejected:
-            if not look_again or not self.state.catch_up():
-                raise  # nothing new: the refusal stands
-            return rules.decide(self.state.ledger, event, self.state.partition_of)
+            if not self.state.catch_up():
+                raise refusal  # nothing new: the refusal stands
+            return rules.decide(self.state.ledger, command.event, self.state.partition_of)
+        except CommandRejected as final:
+            self.remember_refusal(command.command_id, final)
+            raise
 
     def decide_all(self, commands: Iterable[Command], writer: Writer, *, look_again: bool = True,
                    ) -> tuple[list[Receipt | BankuError], list[Receipt]]:
