@@ -35,6 +35,13 @@ ROOM_ATTACKS_KAFKA = 12  # tests/fault/test_room_attacks_kafka.py: a 3-learner r
 #                         Redis +9); in its spare ports a plain stack (Kafka +4, Redis +8)
 TLS = 13  # tests/test_tls.py: a --tls stack (Kafka +0, Redis +9); +4: a test TLS server;
 #           a --tls room (Kafka +6, Redis +8)
+HUB = 14  # tests/browser/test_room_hub.py: a --tls --hub room (Kafka +0, Redis +9); its hub at
+#           `hub_port()` and the next two ports
+
+
+def hub_port() -> int:
+    """The --hub room's JupyterHub (and its proxy's and hub's APIs at +1, +2): above the blocks."""
+    return BASE + 500
 
 
 def kafka_port(block: int) -> int:

@@ -282,7 +282,8 @@ def _workshop(args: argparse.Namespace, settings: Settings) -> int:
         if args.learners is None or args.out is None:
             print("banku: workshop up needs --learners N and --out DIR", file=sys.stderr)
             return 2
-        room.up(settings, args.learners, Path(args.out), host=args.host, tls=args.tls)
+        room.up(settings, args.learners, Path(args.out), host=args.host, tls=args.tls,
+                hub=args.hub, hub_port=args.hub_port)
     elif args.action == "add":
         if args.learners is None:
             print("banku: workshop add needs --learners M", file=sys.stderr)
@@ -489,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", action="store_true",
                    help="up: Kafka speaks only SASL_SSL and Redis only TLS, with a CA the room"
                         " makes (copied beside the learner files, which name it)")
+    p.add_argument("--hub", action="store_true",
+                   help="up: also serve the room with JupyterHub (needs root): a login per"
+                        " learner, each learner's JupyterLab as a system user of their own")
+    p.add_argument("--hub-port", type=int, metavar="P",
+                   help="up: the hub's port (default 8000; P+1 and P+2 too, on 127.0.0.1)")
     p.add_argument("--json", action="store_true",
                    help="with status: print one JSON document instead of lines")
     p.set_defaults(func=_workshop)

@@ -66,6 +66,7 @@ class RoomFile:
     host: str = ""  # the address learners' machines use; empty: this machine only
     # Redis's default user's: nobody logs in with it (banku.lab.room_access.default_user_rules)
     redis_default_password: str = ""
+    hub_port: int = 0  # the room's JupyterHub (--hub), 0: none
 
     @classmethod
     def new(cls) -> RoomFile:
@@ -82,7 +83,7 @@ class RoomFile:
                    Login(**data["instructor"]),
                    {name: Login(**login) for name, login in data.get("learners", {}).items()},
                    data.get("out", ""), data.get("host", ""),
-                   data.get("redis_default_password", ""))
+                   data.get("redis_default_password", ""), int(data.get("hub_port", 0)))
 
     def save(self, plan: StackPlan) -> None:
         private_dir(plan.directory)
@@ -91,7 +92,8 @@ class RoomFile:
                 "instructor": vars(self.instructor),
                 "learners": {name: vars(login) for name, login in self.learners.items()},
                 "out": self.out, "host": self.host,
-                "redis_default_password": self.redis_default_password}
+                "redis_default_password": self.redis_default_password,
+                "hub_port": self.hub_port}
         _write_private(plan.room_file, json.dumps(data, indent=2) + "\n")
 
     def next_numbers(self, count: int) -> list[int]:
@@ -167,6 +169,17 @@ def instructor_env_file(out: Path) -> Path:
     return out / INSTRUCTOR_USER / f"{INSTRUCTOR_USER}.env"
 
 
+def learner_env_text(settings: Settings, room: RoomFile, name: str) -> str:
+    """A learner's env file: the room's servers, their logins and, with --hub, their hub's."""
+    text = env_file_text(learner_settings(settings, room, name), name)
+    if room.hub_port:
+        from banku.lab.room_hub import hub_url
+
+        text += (f"BANKU_HUB_URL={hub_url(settings, room.host, room.hub_port)}\n"
+                 f"BANKU_HUB_PASSWORD={room.learners[name].hub}\n")
+    return text
+
+
 def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[str]) -> None:
     private_dir(out)
     if settings.kafka_ssl_cafile:  # --tls: the room's CA goes beside the files that name it
@@ -177,8 +190,26 @@ def write_env_files(settings: Settings, room: RoomFile, out: Path, names: list[s
     private_dir(instructor_env_file(out).parent)
     _write_private(instructor_env_file(out), env_file_text(instructor, INSTRUCTOR_USER))
     for name in names:
-        _write_private(out / f"{name}.env",
-                       env_file_text(learner_settings(settings, room, name), name))
+        _write_private(out / f"{name}.env", learner_env_text(settings, room, name))
+
+
+def _serve(settings: Settings, room: RoomFile, names: list[str], log: Log) -> None:
+    """--hub: the system users and homes of ``names``, every learner's hub login, the hub."""
+    from banku.lab import room_hub
+
+    plan = StackPlan.from_settings(_bare(settings))
+    hub = room_hub.Hub.of(plan, room.hub_port, room.host)
+    for name, login in room.learners.items():
+        if not login.hub:  # a learner of a room made before its hub
+            room.learners[name] = replace(login, hub=new_password())
+    room.save(plan)
+    room_hub.write_passwords(hub, {n: login.hub for n, login in room.learners.items()})
+    ca = Path(settings.kafka_ssl_cafile).read_text() if settings.kafka_ssl_cafile else ""
+    edition = room_hub.build_edition(hub)
+    for name in names:
+        room_hub.ensure_learner(hub, name, learner_env_text(settings, room, name), ca, edition,
+                                log)
+    room_hub.start(hub, log)
 
 
 # --- up, add, down --------------------------------------------------------------------------------
@@ -199,19 +230,26 @@ def _open_room(settings: Settings, learners: int,
 
 
 def up(settings: Settings, learners: int, out: Path, log: Log = print,
-       host: str | None = None, tls: bool = False) -> RoomFile:
+       host: str | None = None, tls: bool = False, hub: bool = False,
+       hub_port: int | None = None) -> RoomFile:
     """Start the secured room (or restart it), with learners 1..``learners``; write the files.
 
     ``host``: the address other machines reach this one at; the servers then listen on every
     interface and the learner files name that address. None keeps what the room had.
     ``tls``: Kafka speaks only SASL_SSL and Redis only TLS (remembered, as `banku stack up --tls`
     does); the learner files then name the room's CA, copied beside them.
+    ``hub``: JupyterHub too, on ``hub_port`` (`banku.lab.room_hub`; remembered, so a restart
+    of the room starts it again); it needs root.
     """
     from banku import stack
     from banku.stack.processes import kafka_pid, redis_pid
 
     settings, plan, room = _open_room(settings, learners,
                                       "A room needs at least one learner (--learners N).")
+    if hub or hub_port or (room is not None and room.hub_port):
+        from banku.lab.room_hub import require_root
+
+        require_root()  # before anything starts: one sentence, nothing half made
     if room is None:
         if kafka_pid(plan, 1) or redis_pid(plan) or plan.formatted_brokers():
             raise StackError(
@@ -244,9 +282,15 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
     for number in range(1, learners + 1):
         room.learners.setdefault(learner_name(number), Login.new())
     add_logins(instructor, room.learners)  # idempotent: a restarted room gets them again
+    if hub or hub_port:
+        from banku.lab.room_hub import DEFAULT_HUB_PORT
+
+        room.hub_port = hub_port or room.hub_port or DEFAULT_HUB_PORT
     room.out = str(out.resolve())
     room.save(plan)
     names = sorted(room.learners)
+    if room.hub_port:
+        _serve(settings, room, names, log)
     write_env_files(settings, room, out, names)
     where = learner_settings(settings, room, names[0]) if names else settings
     log(f"Workshop room up: Kafka at {where.bootstrap_servers} (SASL/{ROOM_MECHANISM},"
@@ -267,11 +311,17 @@ def add(settings: Settings, learners: int, out: Path | None = None,
                          " `banku workshop up --learners N --out DIR`.")
     settings = plan.client_settings(settings)
     new = {learner_name(n): Login.new() for n in room.next_numbers(learners)}
+    if room.hub_port:
+        from banku.lab.room_hub import require_root
+
+        require_root()
     add_logins(instructor_settings(settings, room), new)
     room.learners.update(new)
     target = out or Path(room.out or "workshop")
     room.out = str(target.resolve())
     room.save(plan)
+    if room.hub_port:  # their users and homes; the hub reads the new passwords at each login
+        _serve(settings, room, sorted(new), log)
     write_env_files(settings, room, target, sorted(new))
     log(f"Added {', '.join(new)}: their files are in {target}.")
     return list(new)
@@ -285,6 +335,14 @@ def down(settings: Settings, wipe: bool = False, log: Log = print) -> None:
     settings = _bare(settings)
     plan = StackPlan.from_settings(settings)
     room = RoomFile.load(plan)
+    if room is not None and room.hub_port:
+        from banku.lab import room_hub
+
+        hub = room_hub.Hub.of(plan, room.hub_port, room.host)
+        room_hub.stop(hub, log=log)
+        if wipe:  # the next cohort starts from fresh users and homes
+            for name in sorted(room.learners):
+                room_hub.remove_learner(hub, name, log)
     stack.down(settings, log=log, wipe=wipe)
     if wipe and room is not None and room.out:
         out = Path(room.out)
