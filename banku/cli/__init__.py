@@ -24,13 +24,13 @@ from banku.errors import BankuError
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _bank(settings: Settings):  # noqa: ANN202
+def _bank(settings: Settings):
     from banku.application.bank import Bank
 
     return Bank(settings)
 
 
-def _landed(receipt) -> str:  # noqa: ANN001
+def _landed(receipt) -> str:
     return f"(partition {receipt.partition}, offset {receipt.offset})"
 
 
@@ -354,7 +354,7 @@ def _version() -> str:
         return "(unknown: the kit is not installed; run ./kit lab)"
 
 
-def _money_command(sub, name: str, func, help_: str, *positionals: tuple[str, str]) -> None:  # noqa: ANN001
+def _money_command(sub, name: str, func, help_: str, *positionals: tuple[str, str]) -> None:
     p = sub.add_parser(name, help=help_)
     for dest, metavar in positionals:
         p.add_argument(dest, metavar=metavar, help=_POSITIONAL_HELP[metavar])
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("banku: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last net: one line, never a traceback
+    except Exception as exc:  # the last net: one line, never a traceback
         module = type(exc).__module__.split(".")[0]
         if module not in ("kafka", "redis"):
             raise
