@@ -88,11 +88,13 @@ class Handling:
         self.refusals_kept = refusals_kept
 
     def remember_refusal(self, command_id: str, refusal: BankuError) -> None:
-        """Keep a refusal so that a retry gets it again (the oldest go beyond the window)."""
+        """Keep a refusal so that a retry gets it again (the oldest go beyond the window).
+
+        A copy is kept, without the traceback that would hold the refusing call's frames."""
         self.refusals.pop(command_id, None)
         while len(self.refusals) >= self.refusals_kept:
             del self.refusals[next(iter(self.refusals))]
-        self.refusals[command_id] = refusal
+        self.refusals[command_id] = type(refusal)(str(refusal))
 
     def handle(self, command: Command, writer: Writer, *, look_again: bool = True,
                ) -> Receipt | Written:

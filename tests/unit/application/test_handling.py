@@ -88,6 +88,7 @@ def test_a_refused_command_id_is_refused_again_even_once_it_would_pass():
     (again,) = run(handling, log, Command("take", WithdrawEvent(A, 10)))
     assert isinstance(again, InsufficientFunds) and str(again) == str(refused)
     assert again is not refused  # a fresh exception: no traceback piles up across retries
+    assert handling.refusals["take"].__traceback__ is None  # no frames kept alive
     assert handling.state.ledger.balances[A] == 100
 
 
