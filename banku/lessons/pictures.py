@@ -63,7 +63,8 @@ def replica_grid(panels: Mapping[str, tuple[list[PartitionState], Iterable[int]]
 
 def acks_outcome(outcome: Mapping[str, tuple[int, int]],
                  title: str = "Acknowledged records after the leader died"):
-    """Bars per producer setting (label -> (acknowledged, lost)): what was kept, what was lost.
+    """Bars per producer setting (label -> (acknowledged, lost)): what was kept, what was lost
+    (blue and hatched orange: colours colour-blind readers tell apart).
 
     Returns the figure.
     """
@@ -72,16 +73,17 @@ def acks_outcome(outcome: Mapping[str, tuple[int, int]],
     labels = list(outcome)
     kept = [acked - lost for acked, lost in outcome.values()]
     lost = [lost for _, lost in outcome.values()]
-    fig, ax = plt.subplots(figsize=(7, 2.6))
-    ax.barh(labels, kept, color="#38a169", label="acknowledged, still in the log")
-    ax.barh(labels, lost, left=kept, color="#e53e3e", label="acknowledged, then lost")
+    fig, ax = plt.subplots(figsize=(7, 3.0))
+    ax.barh(labels, kept, color="#0072B2", label="acknowledged, still in the log")
+    ax.barh(labels, lost, left=kept, color="#E69F00", hatch="//", label="acknowledged, then lost")
     for y, (acked, gone) in enumerate(outcome.values()):
         ax.text(acked, y, f"  {acked} acknowledged, {gone} lost", va="center", fontsize="small")
     ax.set_xlim(0, max(acked for acked, _ in outcome.values()) * 1.6)
     ax.invert_yaxis()
     ax.set_xlabel("records")
     ax.set_title(title, fontsize="medium")
-    ax.legend(loc="lower right", frameon=False, fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False,
+              fontsize="small")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

@@ -9,7 +9,7 @@ import pytest
 
 from banku import history
 from banku.lab import sample
-from banku.lessons.checks import nb03, nb04
+from banku.lessons.checks import nb03, nb04, nb05
 
 TYPES = {"CreateEvent": 0, "DepositEvent": 1, "WithdrawEvent": -1, "TransferEvent": -1}
 
@@ -248,3 +248,71 @@ def test_04_range_agrees_with_kafka_pythons_own_assignor():
         assigned = RangePartitionAssignor.assign(cluster, joined)
         got = {m: [p for _, ps in a.assigned_partitions for p in ps] for m, a in assigned.items()}
         assert got == nb04.range_right(members, partitions), (members, partitions)
+
+
+# --- notebook 05 ----------------------------------------------------------------------------------
+def writable(states, dead, acks, min_insync):
+    needed = min_insync if acks == "all" else 1
+    return [s.partition for s in states if len(set(s.in_sync) - set(dead)) >= max(needed, 1)]
+
+
+def test_05_writable_passes_and_its_stub_gets_the_hint(capsys):
+    assert nb05.check_writable(writable) is True
+    answered(capsys, True, "✔")
+    assert nb05.check_writable(stub) is False
+    answered(capsys, False, "✘ Not written yet", "in-sync replicas")
+
+
+def test_05_min_insync_applied_to_acks_1(capsys):
+    def always_min_insync(states, dead, acks, min_insync):
+        return writable(states, dead, "all", min_insync)
+
+    assert nb05.check_writable(always_min_insync) is False
+    answered(capsys, False, "acks='all' only")
+
+
+def test_05_counting_replicas_instead_of_the_isr(capsys):
+    def replicas(states, dead, acks, min_insync):
+        needed = min_insync if acks == "all" else 1
+        return [s.partition for s in states if len(set(s.replicas) - set(dead)) >= needed]
+
+    assert nb05.check_writable(replicas) is False
+    answered(capsys, False, "out of sync", "state.in_sync")
+
+
+def test_05_the_kafka_checks_answer_a_stub_without_touching_a_server(capsys):
+    """The stub is answered before any server is asked (the cluster settings are never used)."""
+    from unittest import mock
+
+    with mock.patch("banku.lab.brokers.partition_states",
+                    return_value=[nb05.PartitionState(0, 1, (1, 2), (1,))]):
+        assert nb05.check_send_one(stub, None, "demo") is False
+    answered(capsys, False, "✘ Not written yet", "KafkaError")
+    with mock.patch("banku.lab.brokers.read_values", return_value=[b"one-1"]):
+        assert nb05.check_count_lost(stub, None, {"acks=1": "t"}, {"acks=1": {"one-1"}}) is False
+    answered(capsys, False, "✘ Not written yet", "seek_to_beginning")
+
+
+def test_05_counting_bytes_against_strings(capsys):
+    from unittest import mock
+
+    def compares_bytes(topic, acknowledged):
+        return len(acknowledged - {b"one-1", b"one-2"})
+
+    with mock.patch("banku.lab.brokers.read_values", return_value=[b"one-1", b"one-2"]):
+        assert nb05.check_count_lost(compares_bytes, None, {"acks=all": "t"},
+                                     {"acks=all": {"one-1", "one-2"}}) is False
+    answered(capsys, False, "every acknowledged record as lost", ".decode()")
+
+
+def test_05_send_one_with_a_retrying_producer(capsys):
+    from unittest import mock
+
+    answers = {"all": "KafkaTimeoutError", 1: "acknowledged"}
+    with mock.patch("banku.lab.brokers.partition_states",
+                    return_value=[nb05.PartitionState(0, 1, (1, 2), (1,))]):
+        assert nb05.check_send_one(answers.get, None, "demo") is False
+        answered(capsys, False, "timeout", "retries=0")
+        answers["all"] = "NotEnoughReplicasError"
+        assert nb05.check_send_one(answers.get, None, "demo") is True
+        answered(capsys, True, "✔")
