@@ -97,8 +97,8 @@ def _label(balances: dict[str, int]) -> str:
         balances.items(), key=lambda item: NAMES.get(item[0], item[0])))
 
 
-@check("Filter the rows stamped at or before `when`, give each row its signed amount, then"
-       " groupby('account').sum(); a transfer also adds its amount to its target.")
+@check("Start with a boolean mask on df['timestamp'], then a group-by on the account; decide"
+       " what sign each event type gets, and remember who receives a transfer.")
 def check_balances_at(balances_at: Callable[[pd.DataFrame, str], pd.Series],
                       df: pd.DataFrame | None = None) -> bool:
     """`balances_at(df, when)`: every opened account's balance (int cents) at a moment."""
@@ -155,8 +155,8 @@ def _history_right(df: pd.DataFrame, account: str) -> list[tuple[pd.Timestamp, i
     return points
 
 
-@check("Keep the rows where the account is the account or the target, give each its signed"
-       " amount for this account, and take the .cumsum(), indexed by timestamp.")
+@check("Which rows touch the account? Not only those where it is the 'account'. A running"
+       " total of signed amounts is what cumsum() gives.")
 def check_balance_history(balance_history: Callable[[pd.DataFrame, str], pd.Series],
                           df: pd.DataFrame | None = None) -> bool:
     """`balance_history(df, account)`: the balance after each of the account's events."""
@@ -223,8 +223,8 @@ def _day_text(day: Any) -> str:
         return str(day)
 
 
-@check("Give deposits +amount and withdrawals -amount (transfers 0), sum them per day"
-       " (groupby(df['timestamp'].dt.date)), take the .cumsum(), then .idxmax().")
+@check("Which event types change the bank's total? Sum their effect per day"
+       " (df['timestamp'].dt.date), then ask what 'at the end of a day' includes.")
 def check_best_day(best_day: Callable[[pd.DataFrame], tuple[Any, int]],
                    df: pd.DataFrame | None = None) -> bool:
     """`best_day(df)`: (day, cents), the day whose end saw the most money in the bank."""
