@@ -107,11 +107,14 @@ STEPS: list[tuple[tuple[int, int, int], int, int, str]] = [
 _LUA_CODE = re.compile(r"^\s*(?!--)\S", re.MULTILINE)  # a line that is not only a comment
 
 
-@check("Begin with the check: read the partition's stored position from KEYS[1], and write"
-       " nothing unless it is the record's offset.")
+_LUA_HINT = ("Begin with the check: read the partition's stored position from KEYS[1], and"
+             " write nothing unless it is the record's offset.")
+
+
+@check(_LUA_HINT)
 def check_apply_once(script: str, settings: Settings) -> bool:
     if not isinstance(script, str) or not _LUA_CODE.search(script):
-        raise NotImplementedError("the script has no code yet")
+        raise NotYet("Not written yet: the script holds no Lua code.", _LUA_HINT)
     with _scratch(settings, "apply-once") as (client, prefix):
         positions, account = prefix + "positions", prefix + ACCOUNT
         client.hset(account, mapping={"Id": ACCOUNT, "Name": "Ada", "Balance": 0})
