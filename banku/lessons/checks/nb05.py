@@ -85,8 +85,8 @@ def _name(value: Any) -> str:
     return str(value)
 
 
-@check("producer.send(demo, b'...').get(timeout=30) inside try: return 'acknowledged', or"
-       " type(error).__name__ in `except KafkaError as error`.")
+@check("Send one record with the producer and wait for the broker's answer (a send returns a"
+       " future); return 'acknowledged', or the class name of the KafkaError it raised.")
 def check_send_one(send_one: Callable[[Any], Any], cluster: Settings, topic: str) -> bool:
     """``send_one(acks)`` against a topic whose ISR is down to its leader alone."""
     from banku.lab.brokers import partition_states
