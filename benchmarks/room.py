@@ -12,6 +12,7 @@ block ROOM_BENCH of tests/ports.py: Kafka at ``BANKU_TEST_PORT_BASE + 80`` (2008
 Redis 9 ports above, or at ``BANKU_ROOM_BENCH_PORT``; it stops and wipes that stack at the end.
 The learners run on the same machine as the servers (as in a JupyterHub room), so their Python
 competes with the broker for the same cores; the broker's and Redis's own CPU is reported apart.
+``BANKU_ROOM_BENCH_TLS=1`` starts the room with ``--tls`` (SASL_SSL and rediss://), to compare.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ TARGET = 3.0  # p95 step latency with the full room / p95 with one learner
 # through the rules, projecting them, pandas) are mostly the learner's own Python.
 SERVER_BOUND = {"reset a namespace", "open 2 accounts", "4 commands", "a refused command",
                 "read the topic"}
+
+
+def room_tls() -> bool:
+    return os.environ.get("BANKU_ROOM_BENCH_TLS", "") not in ("", "0")
 
 
 def room_settings() -> Settings:
@@ -269,10 +274,12 @@ def run(settings: Settings, sizes: Sizes) -> Result:
     stack.down(where, log=lambda _: None, wipe=True)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            made = room.up(where, count, Path(tmp) / "room", log=lambda _: None)
+            made = room.up(where, count, Path(tmp) / "room", log=lambda _: None,
+                           tls=room_tls())
             plan = stack.StackPlan.from_settings(where)
             pids = {"broker": stack.kafka_pid(plan, 1), "redis": stack.redis_pid(plan)}
-            logins = [room.learner_settings(where, made, room.learner_name(n))
+            client = plan.client_settings(where)  # over TLS in a --tls room
+            logins = [room.learner_settings(client, made, room.learner_name(n))
                       for n in range(1, count + 1)]
             solo = run_room(where, logins[:1], replace(
                 sizes, room_sessions=sizes.room_solo_sessions, room_arrival_s=0.0,
@@ -280,7 +287,7 @@ def run(settings: Settings, sizes: Sizes) -> Result:
             if solo["errors"]:
                 raise RuntimeError(f"the learner alone failed: {solo['errors'][0]}")
             full = run_room(where, logins, sizes, pids)
-            topics = _partitions(room.instructor_settings(where, made))
+            topics = _partitions(room.instructor_settings(client, made))
         finally:
             room.down(where, wipe=True, log=lambda _: None)
     _report(result, solo, full, count, topics, sizes)
@@ -328,7 +335,8 @@ def _report(result: Result, solo: dict, full: dict, count: int, topics: tuple[in
                         f" {percentile(values, 95):.2f} s in the room")
     result.note(
         f"{count} learners, each a process with its own SCRAM login on one secured room stack"
-        f" (1 broker, Redis), each running notebooks 01-03 {sizes.room_sessions}x with think"
+        f" (1 broker, Redis{'; TLS: SASL_SSL and rediss://' if room_tls() else ''}), each"
+        f" running notebooks 01-03 {sizes.room_sessions}x with think"
         f" times of {sizes.room_think_s[0]:g}-{sizes.room_think_s[1]:g} s between cells,"
         f" arriving over {sizes.room_arrival_s:g} s; the 1-learner baseline runs the same"
         f" cells {sizes.room_solo_sessions}x alone on the same stack just before (think times"
