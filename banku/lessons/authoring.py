@@ -533,7 +533,7 @@ def _days_text(tables: list[list[str]], titled: bool) -> str:
     parts = []
     for number, rows in enumerate(tables, start=1):
         if titled:
-            parts.append(f"**Day {number}**\n")
+            parts.append(f"**Day {number}**")
         parts.append("\n".join(["| Time | Notebook | What to do |", "| --- | --- | --- |", *rows]))
     return "\n\n".join(parts)
 
