@@ -51,8 +51,8 @@ _LAZY = {
     "Bank": "banku.application.bank",
     "Projector": "banku.application.projector",
 }
-_LAZY_MODULES = {"history", "stack", "lab", "lessons", "handler", "snapshots", "names",
-                 "kafka_io", "kafka_log", "read_model", "memory"}
+_LAZY_MODULES = {"domain", "application", "adapters", "bootstrap", "cli", "history", "stack",
+                 "lab", "lessons", "diagnostics"}
 
 
 def __getattr__(name: str) -> Any:

@@ -29,10 +29,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "instructors" / "diagrams"
 NOTEBOOK_IMAGES = Path(__file__).resolve().parents[2] / "notebooks" / "images"

@@ -154,7 +154,7 @@ end
 """
 
 _LIBRARY_TEMPLATE = """#!lua name=banku
--- The kit's atomic steps as Redis functions, version {version} (banku/read_model.py).
+-- The kit's atomic steps as Redis functions, version {version} (banku/adapters/redis/view.py).
 local function apply_with_tracking(KEYS, ARGV)
 {apply}
 end
