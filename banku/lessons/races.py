@@ -49,20 +49,26 @@ def race(banks: list[Bank], account: str, amount: int) -> list[dict[str, Any]]:
         return list(pool.map(attempt, banks))
 
 
-def read_records(settings: Settings, topic: str, partitions: int = 3,
+def read_records(settings: Settings, topic: str, partitions: int | None = 3,
                  isolation_level: str = "read_committed") -> list[Any]:
-    """Every record of ``topic`` up to its end offsets, sorted by partition and offset."""
+    """Every record of ``topic`` up to its end offsets, sorted by partition and offset
+    (``partitions=None``: as many as the topic has)."""
     consumer = KafkaConsumer(**settings.kafka_options(), group_id=None,
                              enable_auto_commit=False, isolation_level=isolation_level)
-    parts = [TopicPartition(topic, p) for p in range(partitions)]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    records: list[Any] = []
-    while any(consumer.position(tp) < ends[tp] for tp in parts):
-        for batch in consumer.poll(timeout_ms=500).values():
-            records.extend(batch)
-    consumer.close()
+    try:
+        numbers = (range(partitions) if partitions is not None
+                   else sorted(consumer.partitions_for_topic(topic) or ()))
+        parts = [TopicPartition(topic, p) for p in numbers]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        records: list[Any] = []
+        # Transaction markers take offsets too: done when the *position* reaches the end.
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
     return sorted(records, key=lambda rec: (rec.partition, rec.offset))
 
 

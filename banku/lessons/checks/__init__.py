@@ -33,6 +33,15 @@ def proven(what: str) -> bool:
     return True
 
 
+def outcome_name(value: Any) -> str:
+    """What a learner's function answered: a string as is, an exception (or its class) by name."""
+    if isinstance(value, BaseException):
+        return type(value).__name__
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return value.__name__
+    return str(value)
+
+
 def _not_yet(problem: str, hint: str) -> bool:
     print(f"✘ {problem} Hint: {hint}")
     return False

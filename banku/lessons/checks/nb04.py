@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from banku.config import Settings
-from banku.lessons.checks import NotYet, check, proven
+from banku.lessons.checks import NotYet, check, outcome_name, proven
 
 __all__ = ["check_owner_book", "check_range_assign", "check_too_slow", "range_right"]
 
@@ -177,13 +177,6 @@ def check_range_assign(range_assign: Callable[[list[str], int], dict[str, list[i
 
 
 # --- exercise 3: too slow for max.poll.interval.ms ---------------------------------------------
-def _outcome(value: Any) -> str:
-    if isinstance(value, BaseException):
-        return type(value).__name__
-    if isinstance(value, type) and issubclass(value, BaseException):
-        return value.__name__
-    return str(value)
-
 
 @check("Poll until consumer.assignment() is not empty and records came back, time.sleep(pause),"
        " then consumer.commit() at once: return 'committed', or the exception's class name.")
@@ -201,7 +194,7 @@ def check_too_slow(too_slow: Callable[[KafkaConsumer, float], Any], settings: Se
         consumer.subscribe([settings.topic_name])
         started = time.monotonic()
         try:
-            outcomes[pause] = _outcome(too_slow(consumer, pause))
+            outcomes[pause] = outcome_name(too_slow(consumer, pause))
         finally:
             consumer.close(autocommit=False)
         if time.monotonic() - started < pause:

@@ -13,7 +13,7 @@ from typing import Any
 
 from banku.config import Settings
 from banku.lab.brokers import PartitionState
-from banku.lessons.checks import NotYet, check, proven
+from banku.lessons.checks import NotYet, check, outcome_name, proven
 
 __all__ = ["check_count_lost", "check_send_one", "check_writable", "writable_right"]
 
@@ -77,13 +77,6 @@ def check_writable(writable: Callable[..., Iterable[int]]) -> bool:
 
 
 # --- exercise 2: NotEnoughReplicas -------------------------------------------------------------
-def _name(value: Any) -> str:
-    if isinstance(value, BaseException):
-        return type(value).__name__
-    if isinstance(value, type) and issubclass(value, BaseException):
-        return value.__name__
-    return str(value)
-
 
 @check("Send one record with the producer and wait for the broker's answer (a send returns a"
        " future); return 'acknowledged', or the class name of the KafkaError it raised.")
@@ -96,7 +89,7 @@ def check_send_one(send_one: Callable[[Any], Any], cluster: Settings, topic: str
         raise NotYet(f"{topic} has {len(state.in_sync)} replicas in sync, not one.",
                      "run the cell above again: it stops broker 2 and waits until the ISR is"
                      " down to the leader.")
-    strict, loose = _name(send_one("all")), _name(send_one(1))
+    strict, loose = outcome_name(send_one("all")), outcome_name(send_one(1))
     if strict == "NotEnoughReplicasError" and loose == "acknowledged":
         return proven("with one replica in sync, acks=all was refused (NotEnoughReplicas) and"
                       " acks=1 accepted: min.insync.replicas guards acks=all only.")

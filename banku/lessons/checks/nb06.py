@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from banku.domain.events import decode
-from banku.domain.ledger import fold
-from banku.errors import EventDecodeError
 from banku.lessons.checks import NotYet, check, proven
+from banku.lessons.races import balance_in_log
 
 __all__ = ["check_balance_by_hand", "check_idempotent", "check_three_banks",
            "THREE_BANKS_DEPOSIT", "THREE_BANKS_AMOUNT"]
@@ -54,16 +52,6 @@ def _cases() -> list[tuple[str, list[SimpleNamespace], str, int]]:
             for what, values, acc, want in cases]
 
 
-def _kit_balance(account: str, records: Iterable[Any]) -> int:
-    events = []
-    for record in records:
-        try:
-            events.append(decode(record.value))
-        except EventDecodeError:
-            continue
-    return fold(events).balances.get(account, 0)
-
-
 @check("Read each record's JSON (json.loads(record.value)) and add up the amounts that"
        " concern the account: deposits and transfers in add, withdrawals and transfers out"
        " subtract.")
@@ -84,7 +72,7 @@ def check_balance_by_hand(balance_by_hand: Callable[[str, list], int],
     if records is not None:
         accounts = {json.loads(r.value).get("AccId") for r in records}
         for account in sorted(a for a in accounts if a):
-            want = _kit_balance(account, records)
+            want = balance_in_log(account, records)
             got = balance_by_hand(account, records)
             if got != want:
                 raise NotYet(f"On the real log, account {account} folds to {got!r} cents with"

@@ -132,23 +132,9 @@ class _Record:
 
 def _topic_records(settings: Any, topic: str) -> list[Any]:
     """Every record of a topic, from offset 0 to the end offsets, partition by partition."""
-    from kafka import KafkaConsumer, TopicPartition
+    from banku.lessons.races import read_records
 
-    consumer = KafkaConsumer(**settings.kafka_options(), group_id=None,
-                             enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
-                                                          or ())]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        found: list[Any] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for records in consumer.poll(timeout_ms=1000).values():
-                found += records
-        return sorted(found, key=lambda r: (r.partition, r.offset))
-    finally:
-        consumer.close()
+    return read_records(settings, topic, partitions=None, isolation_level="read_uncommitted")
 
 
 @check("Write names_from (the latest value of each key wins; a value of None removes the key),"
