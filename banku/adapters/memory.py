@@ -17,7 +17,7 @@ from typing import Any
 
 from banku.adapters.kafka.clients import PartitionMap
 from banku.application.handling import Command, Handling, LogWriter
-from banku.application.ports import Assignment, Record
+from banku.application.ports import Assignment, CommandTransport, Record
 from banku.application.write_model import WriteModel
 from banku.domain import sealing as names
 from banku.domain.events import Event
@@ -105,7 +105,7 @@ class MemoryLog:
         return MemoryFeed(self, listener, range(self.partitions))
 
 
-class MemoryCommandTransport:
+class MemoryCommandTransport(CommandTransport):
     """Topic mode in memory: the one command handler of a `MemoryLog`, deciding each command at
     once with the use case the Kafka handler runs (`banku.application.handling`): its own
     ledger, its memory of refusals, one writer for every `Bank` on the log."""
@@ -125,12 +125,6 @@ class MemoryCommandTransport:
             if log.handler is None:
                 log.handler = cls(log)
             return log.handler
-
-    def submit(self, event: Event, command_id: str, timestamp_ms: int | None = None) -> Receipt:
-        (result,) = self.submit_many([(event, command_id, timestamp_ms)])
-        if isinstance(result, Exception):
-            raise result
-        return result
 
     def submit_many(self, commands: list[tuple[Event, str, int | None]],
                     ) -> list[Receipt | BankuError]:

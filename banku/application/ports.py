@@ -170,7 +170,13 @@ class CommandTransport(Protocol):
     (`banku.application.handling`)."""
 
     def submit(self, event: Event, command_id: str, timestamp_ms: int | None = None) -> Receipt:
-        """The receipt of the accepted command; raises its refusal (`CommandRejected`)."""
+        """The receipt of the accepted command; raises its refusal (`CommandRejected`).
+
+        Shared by the adapters, which subclass this port: one command is a batch of one."""
+        (result,) = self.submit_many([(event, command_id, timestamp_ms)])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def submit_many(self, commands: list[tuple[Event, str, int | None]],
                     ) -> list[Receipt | BankuError]:

@@ -21,6 +21,7 @@ import orjson
 
 from banku import defaults, errors
 from banku.application import gc_pause
+from banku.application.ports import CommandTransport
 from banku.config import HANDLER_GROUP, Settings
 from banku.domain.events import (
     COMMAND_ID_HEADER,
@@ -129,7 +130,7 @@ def outcome_result(outcome: dict[str, Any]) -> Receipt:
     raise _refusal_class(outcome.get("Refusal", ""))(outcome.get("Message", "refused"))
 
 
-class HandlerClient:
+class HandlerClient(CommandTransport):
     """Sends commands to the handler and waits for their outcomes."""
 
     def __init__(self, settings: Settings, timeout: float = defaults.OUTCOME_TIMEOUT_S) -> None:
@@ -153,12 +154,6 @@ class HandlerClient:
         self._reader.seek_to_end(*parts)
         for tp in parts:
             self._reader.position(tp)
-
-    def submit(self, event: Event, command_id: str, timestamp_ms: int | None = None) -> Receipt:
-        (result,) = self.submit_many([(event, command_id, timestamp_ms)])
-        if isinstance(result, Exception):
-            raise result
-        return result
 
     def submit_many(self, commands: list[tuple[Event, str, int | None]],
                     ) -> list[Receipt | BankuError]:
