@@ -67,10 +67,12 @@ class RoomStatus:
     bootstrap_servers: str
     redis_location: str
     learners: list[LearnerStatus]
+    hub_url: str = ""  # the room's JupyterHub (--hub); empty: none
+    hub_up: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.kafka_brokers > 0 and self.redis
+        return self.kafka_brokers > 0 and self.redis and (self.hub_up or not self.hub_url)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -80,6 +82,7 @@ class RoomStatus:
                       "brokers": self.kafka_brokers, "problem": self.kafka_problem or None},
             "redis": {"ok": self.redis, "url": self.redis_location,
                       "problem": self.redis_problem or None},
+            "hub": ({"ok": self.hub_up, "url": self.hub_url} if self.hub_url else None),
             "learners": [learner.to_dict() for learner in self.learners],
         }
 
@@ -95,6 +98,10 @@ class RoomStatus:
             out.append(f"FAIL  {self.kafka_problem}")
         out.append(f"OK    Redis at {self.redis_location}" if self.redis
                    else f"FAIL  {self.redis_problem}")
+        if self.hub_url:
+            out.append(f"OK    JupyterHub at {self.hub_url}" if self.hub_up else
+                       f"FAIL  JupyterHub does not answer at {self.hub_url}: run `banku workshop"
+                       " up --hub` again to restart it")
         for learner in self.learners:
             out.extend(learner.lines())
         return out
@@ -163,6 +170,7 @@ def room_status(settings: Settings, plan: StackPlan, room: RoomFile,
     """The status of a room, as the instructor sees it (``settings``: where its servers are;
     ``instructor``: the same with the instructor's login, `banku.lab.room.instructor_settings`)."""
     from banku import stack
+    from banku.lab.room_hub import hub_url
 
     learners = sorted(room.learners, key=_number)
     brokers, kafka_problem = stack.kafka_check(instructor)
@@ -187,4 +195,6 @@ def room_status(settings: Settings, plan: StackPlan, room: RoomFile,
                                 if files and (files / f"{name}.env").exists() else "",
                                 topics.get(name, []), lags.get(name, {}))
                   for name in learners],
+        hub_url=hub_url(settings, room.host, room.hub_port) if room.hub_port else "",
+        hub_up=bool(room.hub_port) and stack.port_open(room.hub_port),
     )

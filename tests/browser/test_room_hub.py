@@ -10,6 +10,7 @@ root (it creates a user per learner), as `./kit test` runs in CI.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -237,6 +238,12 @@ def test_the_hub_speaks_https_with_the_rooms_certificate(room):
     listening = Path("/proc/net/tcp").read_text()
     assert f"0100007F:{HUB_PORT:04X}" in listening
     assert f"00000000:{HUB_PORT:04X}" not in listening
+
+
+def test_workshop_status_reports_the_hub(room):
+    status = banku(ROOM, "workshop", "status", "--json", timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert json.loads(status.stdout)["hub"] == {"ok": True, "url": HUB}
 
 
 def test_the_env_files_carry_the_hub_and_the_files_of_the_room_are_roots(room):
