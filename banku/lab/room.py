@@ -246,6 +246,9 @@ def up(settings: Settings, learners: int, out: Path, log: Log = print,
 
     settings, plan, room = _open_room(settings, learners,
                                       "A room needs at least one learner (--learners N).")
+    if hub_port is not None and not 1024 <= hub_port <= 65533:
+        raise StackError(f"--hub-port {hub_port} is not a port the hub can use: give one from"
+                         " 1024 to 65533 (the hub also takes the next two).")
     if hub or hub_port or (room is not None and room.hub_port):
         from banku.lab.room_hub import require_root
 

@@ -111,3 +111,17 @@ def test_a_room_file_keeps_its_hub_and_reads_rooms_made_before_it(tmp_path, monk
     plan.room_file.write_text(json.dumps(data))
     old = RoomFile.load(plan)
     assert old is not None and old.hub_port == 0 and old.learners["learner-01"].hub == ""
+
+
+@pytest.mark.parametrize("port", [80, 65534, 70000])
+def test_a_hub_port_without_room_for_its_two_neighbours_is_refused_first(monkeypatch, tmp_path,
+                                                                         port):
+    from banku.lab import room
+
+    monkeypatch.setenv("BANKU_HOME", str(tmp_path / "home"))
+    started = []
+    monkeypatch.setattr("banku.stack.up", lambda *a, **k: started.append(a))
+    settings = Settings(bootstrap_servers="127.0.0.1:29990", redis_url="redis://127.0.0.1:29999/0")
+    with pytest.raises(StackError, match=f"--hub-port {port} is not a port"):
+        room.up(settings, 2, tmp_path / "out", log=lambda line: None, hub=True, hub_port=port)
+    assert not started and not (tmp_path / "home").exists()
