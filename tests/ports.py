@@ -37,6 +37,7 @@ TLS = 13  # tests/test_tls.py: a --tls stack (Kafka +0, Redis +9); +4: a test TL
 #           a --tls room (Kafka +6, Redis +8)
 HUB = 14  # tests/browser/test_room_hub.py: a --tls --hub room (Kafka +0, Redis +9); its hub at
 #           `hub_port()` and the next two ports
+TLS_CLUSTER = 16  # tests/test_tls.py: a --tls stack of three brokers (Kafka +0, +2, +4; Redis +9)
 
 
 def hub_port() -> int:

@@ -254,41 +254,125 @@ def test_an_expired_certificate_is_one_sentence(tmp_path):
 
 
 # --- a workshop room with --tls ------------------------------------------------------------
-def test_a_tls_room_learner_file_alone_is_enough_and_plaintext_is_refused(tmp_path):
-    out = tmp_path / "room"
+@pytest.fixture(scope="module")
+def tls_room(tmp_path_factory):
+    """(the room's folder of env files, the output of `banku workshop up --tls`)."""
+    out = tmp_path_factory.mktemp("tls-room") / "room"
     try:
         up = banku(ROOM, "workshop", "up", "--tls", "--learners", "2", "--out", str(out),
                    timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
-        assert "PASSWORD" not in up.stdout and "@" not in up.stdout  # no password printed
-        env = (out / "learner-01.env").read_text()
-        assert "KAFKA_SECURITY_PROTOCOL=SASL_SSL" in env
-        assert f"KAFKA_SSL_CAFILE={out / 'room-ca.pem'}" in env and "REDIS_URL=rediss://" in env
-        assert stat.S_IMODE((out / "room-ca.pem").stat().st_mode) == 0o600
-        # A learner with nothing but their file (the kit's own settings emptied).
-        bare = {"KAFKA_BOOTSTRAP_SERVERS": "", "REDIS_URL": "", "BANKU_NAMESPACE": ""}
-        mine = ["--env-file", str(out / "learner-01.env")]
-        created = banku(ROOM, *mine, "create", "Zoe", **bare)
-        assert created.returncode == 0, created.stderr
-        assert banku(ROOM, *mine, "project", "--until-caught-up", **bare).returncode == 0
-        listed = banku(ROOM, *mine, "balances", "--json", **bare)
-        assert json.loads(listed.stdout) == [
-            {"Id": created.stdout.strip(), "Name": "Zoe", "Balance": 0}]
-        # A wrong password over SASL_SSL: the login check runs inside TLS too.
-        (out / "bad.env").write_text(env.replace("KAFKA_SASL_PASSWORD=", "KAFKA_SASL_PASSWORD=x"))
-        refused = _one_line(banku(ROOM, "--env-file", str(out / "bad.env"), "create", "Zed",
-                                  **bare))
-        assert "refused the SASL/SCRAM-SHA-256 login of user 'learner-01'" in refused
-        with pytest.raises(KafkaError):
-            KafkaAdminClient(bootstrap_servers=[ROOM.bootstrap_servers],
-                             bootstrap_timeout_ms=5000, request_timeout_ms=5000)
-        plain = redis.Redis(port=KAFKA + 8, socket_timeout=5, socket_connect_timeout=5)
-        with pytest.raises(redis.ConnectionError):
-            plain.ping()
-        plain.close()
-        status = banku(ROOM, "workshop", "status")
-        assert status.returncode == 0, status.stdout + status.stderr
+        yield out, up.stdout
     finally:
         down = banku(ROOM, "workshop", "down", "--wipe", timeout=120)
         assert down.returncode == 0, down.stdout + down.stderr
     assert not (out / "room-ca.pem").exists()
+
+
+def test_a_tls_room_learner_file_alone_is_enough_and_plaintext_is_refused(tls_room):
+    out, printed = tls_room
+    assert "PASSWORD" not in printed and "@" not in printed  # no password printed
+    env = (out / "learner-01.env").read_text()
+    assert "KAFKA_SECURITY_PROTOCOL=SASL_SSL" in env
+    assert f"KAFKA_SSL_CAFILE={out / 'room-ca.pem'}" in env and "REDIS_URL=rediss://" in env
+    assert stat.S_IMODE((out / "room-ca.pem").stat().st_mode) == 0o600
+    # A learner with nothing but their file (the kit's own settings emptied).
+    bare = {"KAFKA_BOOTSTRAP_SERVERS": "", "REDIS_URL": "", "BANKU_NAMESPACE": ""}
+    mine = ["--env-file", str(out / "learner-01.env")]
+    created = banku(ROOM, *mine, "create", "Zoe", **bare)
+    assert created.returncode == 0, created.stderr
+    assert banku(ROOM, *mine, "project", "--until-caught-up", **bare).returncode == 0
+    listed = banku(ROOM, *mine, "balances", "--json", **bare)
+    assert json.loads(listed.stdout) == [
+        {"Id": created.stdout.strip(), "Name": "Zoe", "Balance": 0}]
+    # A wrong password over SASL_SSL: the login check runs inside TLS too.
+    (out / "bad.env").write_text(env.replace("KAFKA_SASL_PASSWORD=", "KAFKA_SASL_PASSWORD=x"))
+    refused = _one_line(banku(ROOM, "--env-file", str(out / "bad.env"), "create", "Zed",
+                              **bare))
+    assert "refused the SASL/SCRAM-SHA-256 login of user 'learner-01'" in refused
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=[ROOM.bootstrap_servers],
+                         bootstrap_timeout_ms=5000, request_timeout_ms=5000)
+    plain = redis.Redis(port=KAFKA + 8, socket_timeout=5, socket_connect_timeout=5)
+    with pytest.raises(redis.ConnectionError):
+        plain.ping()
+    plain.close()
+    status = banku(ROOM, "workshop", "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+# The notebooks whose raw clients (producers, consumers, admin, the Redis of the Lua step and of
+# the name keys) must take the CA and the login from the settings, as the kit's own do.
+OVER_TLS = ("00", "02", "07", "10")
+
+
+def test_the_notebooks_run_from_a_tls_room_learner_file_alone(tls_room, tmp_path):
+    """A learner of a --tls room runs the notebooks with nothing but their env file: every cell
+    of these runs; notebook 05, which needs three brokers of its own, says so in one sentence."""
+    import os
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    out, _ = tls_room
+    folder = tmp_path / "notebooks"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", folder)
+    kit_own = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "BANKU_NAMESPACE", "BANKU_TOPIC")
+    env = {k: v for k, v in os.environ.items() if k not in kit_own}
+    env["BANKU_ENV_FILE"] = str(out / "learner-01.env")
+
+    def run(prefix: str):
+        path = next(folder.glob(f"{prefix}_*.ipynb"))
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}}).execute(env=env)
+        return path.name, [c for c in nb.cells if c.cell_type == "code"]
+
+    for prefix in OVER_TLS:
+        name, code = run(prefix)
+        assert all(c.execution_count for c in code), f"{name}: a cell did not run"
+        failed = [c.source for c in code for o in c.outputs if o.output_type == "error"]
+        assert not failed, f"{name}: cells failed over TLS: {failed}"
+    nb = nbformat.read(next(folder.glob("05_*.ipynb")), as_version=4)
+    for cell in (c for c in nb.cells if c.cell_type == "code"):  # forget the stored run
+        cell.execution_count, cell.outputs = None, []
+    with pytest.raises(CellExecutionError):  # the run stops there, as JupyterLab's Run All does
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}}).execute(env=env)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = next(c for c in code if "start_cluster" in c.source)
+    said = "".join(o.get("text", "") for o in first.outputs if o.output_type == "stream")
+    assert not any(c.execution_count for c in code[code.index(first) + 1:])
+    assert "NoClusterHere: Notebook 05 starts a three-broker cluster of its own" in said, said
+    assert "Traceback" not in said and said.count("\n") == 1, said
+
+
+def test_three_brokers_replicate_to_each_other_over_tls():
+    """`banku stack up --tls --brokers 3`: the brokers speak TLS among themselves too (the
+    client listener is the inter-broker one), so every replica stays in sync, and the kit's
+    writes, projector and CLI work against the cluster with its CA."""
+    from banku.lab.brokers import partition_states
+
+    plain = ports.settings_for(ports.TLS_CLUSTER, brokers=3)
+    try:
+        up = banku(plain, "stack", "up", "--tls", "--brokers", "3", timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = banku(plain, "stack", "status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        settings = Settings.from_env(json.loads(status.stdout)["env"]).with_namespace("tls-three")
+        assert settings.kafka_protocol == "SSL" and len(settings.bootstrap_list) == 3
+        with Bank(settings) as bank:
+            ada = bank.create_account("Ada")
+            bank.deposit(ada, 700)
+        states = partition_states(settings)
+        assert states and all(len(s.in_sync) == 3 for s in states), states
+        with Projector(settings) as projector:
+            projector.run_until_caught_up()
+        listed = banku(settings, "balances", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [(a["Id"], a["Balance"]) for a in json.loads(listed.stdout)] == [(ada, 700)]
+    finally:
+        down = banku(plain, "stack", "down", "--wipe", timeout=180)
+        assert down.returncode == 0, down.stdout + down.stderr

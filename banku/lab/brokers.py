@@ -48,11 +48,28 @@ class ClusterNotYours(StackError):
     """The three-broker cluster was started by someone else: it is not ours to break or stop."""
 
 
+class NoClusterHere(StackError):
+    """The settings log in or speak TLS: a room's or a managed service's servers, where notebook
+    05 has no machine of its own to start three brokers on."""
+
+
 def cluster_settings(base: Settings | None = None) -> Settings:
-    """Settings for the three-broker cluster that sits 100 ports above ``base``'s servers."""
+    """Settings for the three-broker cluster that sits 100 ports above ``base``'s servers.
+
+    That cluster is the learner's own: plaintext, no logins, on this machine. Settings with a
+    login or TLS name someone else's servers (a workshop room, a managed Kafka), so they are
+    refused in one sentence before anything starts."""
     base = base or Settings.from_env()
-    host, _, port = base.bootstrap_list[0].rpartition(":")
     url = urlparse(base.redis_url)
+    if base.kafka_username or base.kafka_protocol != "PLAINTEXT" or url.scheme == "rediss" \
+            or url.password:
+        raise NoClusterHere(
+            "Notebook 05 starts a three-broker cluster of its own on this machine, and these"
+            f" settings name servers with a login or TLS ({base.kafka_protocol} at"
+            f" {base.bootstrap_servers}): a workshop room's or a managed service's. Watch the"
+            " instructor's demo, or run the notebook on a machine of your own without an env"
+            " file (./kit lab).")
+    host, _, port = base.bootstrap_list[0].rpartition(":")
     netloc = url.netloc.replace(f":{url.port or 6379}", f":{(url.port or 6379) + PORT_OFFSET}")
     if url.port is None:
         netloc = f"{netloc}:{6379 + PORT_OFFSET}"

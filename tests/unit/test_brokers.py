@@ -104,3 +104,20 @@ def test_a_stopped_cluster_can_be_claimed_by_the_next_learner(home):
     brokers.start_cluster(one)  # and then it stopped, its directory kept (no --wipe)
     brokers.start_cluster(two)
     assert brokers.owned(two) and not brokers.owned(one)
+
+
+@pytest.mark.parametrize("secured", [
+    {"kafka_username": "learner-01", "kafka_password": "pw"},
+    {"kafka_security_protocol": "SSL"},
+    {"redis_url": "rediss://127.0.0.1:6380/0"},
+    {"redis_url": "redis://learner-01:pw@127.0.0.1:6379/0"},
+])
+def test_a_room_or_managed_service_gets_one_sentence_not_a_cluster(home, secured):
+    settings = Settings(**{"bootstrap_servers": "127.0.0.1:9092",
+                           "redis_url": "redis://127.0.0.1:6379/0", **secured})
+    with pytest.raises(brokers.NoClusterHere, match="Watch the instructor's demo"):
+        brokers.cluster_settings(settings)
+    assert home == []
+    plain = brokers.cluster_settings(Settings(bootstrap_servers="127.0.0.1:9092",
+                                              redis_url="redis://127.0.0.1:6379/0"))
+    assert plain.bootstrap_servers == "127.0.0.1:9192,127.0.0.1:9194,127.0.0.1:9196"
