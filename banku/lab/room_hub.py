@@ -45,6 +45,10 @@ from banku.stack.plan import StackPlan, banku_home, private_dir, write_private
 Log = Callable[[str], None]
 
 DEFAULT_HUB_PORT = 8000  # JupyterHub's own default
+# Each learner's server and kernels, as their system user (`RoomSpawner`): threads count as
+# processes for RLIMIT_NPROC, and a JupyterLab with two kernels runs about 100 of them.
+LEARNER_LIMITS = {"max_processes": 1024, "max_data_bytes": 4 * 1024**3,
+                  "max_file_bytes": 2 * 1024**3}
 PROXY_PACKAGE = "configurable-http-proxy@4.6.3"  # JupyterHub's proxy, from npm
 PROXY_DIR = "hub-proxy"  # under the kit's cache (banku_home)
 HOMES = Path("/home")
@@ -370,6 +374,7 @@ def config_text(hub: Hub, proxy: Path, learners: Path) -> str:
         "c.Spawner.start_timeout = 180",  # a busy room's machine starts servers slowly
         "c.Spawner.http_timeout = 180",
         "c.JupyterHub.shutdown_on_logout = False",
+        *(f"c.RoomSpawner.{name} = {value}" for name, value in LEARNER_LIMITS.items()),
     ]
     if hub.tls:
         lines += [f"c.JupyterHub.ssl_cert = {str(hub.tls_dir / 'server.crt')!r}",

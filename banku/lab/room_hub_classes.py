@@ -4,17 +4,19 @@
 `RoomAuthenticator`: a learner's password, checked against the salted hashes of the room's
 passwords file (root's, 0600). `RoomSpawner`: JupyterHub's LocalProcessSpawner, run as the
 learner's own system user (``banku-<port>-learner-NN``) with that learner's env file in its
-environment.
+environment, and limits of its own (processes, memory per process, file size) that a learner's
+fork bomb, runaway cell or huge file meets before the room's machine does.
 """
 
 from __future__ import annotations
 
 import pwd
+import resource
 from pathlib import Path
 
 from jupyterhub.auth import Authenticator
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 from banku.config import ENV_FILE_VAR, read_env_file
 from banku.lab.room_hub import check_login
@@ -39,8 +41,24 @@ class RoomSpawner(LocalProcessSpawner):
     def system_user(self) -> str:
         return self.user_prefix + self.user.name
 
+    max_processes = Integer(0, config=True, help="RLIMIT_NPROC: processes and threads of the"
+                            " learner's system user (0: no limit)")
+    max_data_bytes = Integer(0, config=True, help="RLIMIT_DATA: memory of each process")
+    max_file_bytes = Integer(0, config=True, help="RLIMIT_FSIZE: size of each file written")
+
     def make_preexec_fn(self, name):
-        return set_user_setuid(self.system_user)
+        become = set_user_setuid(self.system_user)
+        limits = [(resource.RLIMIT_NPROC, self.max_processes),
+                  (resource.RLIMIT_DATA, self.max_data_bytes),
+                  (resource.RLIMIT_FSIZE, self.max_file_bytes), (resource.RLIMIT_CORE, 0)]
+
+        def preexec() -> None:  # in the child, as root, before it becomes the learner
+            for which, value in limits:
+                if value or which == resource.RLIMIT_CORE:
+                    resource.setrlimit(which, (value, value))  # hard too: theirs to lower only
+            become()
+
+        return preexec
 
     def user_env(self, env):
         user = pwd.getpwnam(self.system_user)

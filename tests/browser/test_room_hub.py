@@ -115,6 +115,21 @@ def _servers() -> dict[str, tuple[int, int]]:
     return found
 
 
+def _uid(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _threads(pid: int) -> int:
+    try:
+        found = re.search(r"^Threads:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
+    except OSError:  # gone meanwhile
+        return 0
+    return int(found.group(1)) if found else 0
+
+
 # --- driving the hub in the browser ------------------------------------------------------------
 class HubLab:
     """What tests/browser/jupyterlab.py's notebook helpers need, for one learner's server
@@ -303,6 +318,15 @@ def test_a_learner_logs_in_and_runs_notebook_00_in_their_own_namespace(room, pag
     others = env_of(room, "learner-02")
     assert others["KAFKA_SASL_PASSWORD"] not in "\n".join(server_env.values())
     assert others["BANKU_HUB_PASSWORD"] not in "\n".join(server_env.values())
+    # Limits of its own: a learner's fork bomb, runaway cell or huge file stops at them.
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    for row, value in (("Max processes", 1024), ("Max data size", 4 * 1024**3),
+                       ("Max file size", 2 * 1024**3), ("Max core file size", 0)):
+        assert re.search(rf"^{row}\s+{value}\s+{value}\s", limits, re.M), limits
+    # Threads count against "Max processes": the learner's server and kernel run far fewer.
+    threads = sum(_threads(p) for p, _ in _processes() if _uid(p) == user.pw_uid)
+    print(f"learner-01's user runs {threads} threads")
+    assert 0 < threads < 1024 // 4
 
 
 def test_learner_01s_user_cannot_read_another_learners_files_or_the_rooms(room, page):
