@@ -1,7 +1,8 @@
 """Test helpers that deliberately do NOT use the kit's own code paths.
 
 `fold_topic` reads the topic with a plain kafka-python consumer and folds the JSON by hand, so a
-bug in the kit's decoder or projector cannot hide behind the same bug in the check.
+bug in the kit's decoder or projector cannot hide behind the same bug in the check. `ROOT` is the
+repository's folder.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
 from banku import Settings
 from banku.lessons.notebook import environment_for
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def connection(settings: Settings) -> dict:

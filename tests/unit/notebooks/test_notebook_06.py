@@ -10,15 +10,14 @@ skeleton, its size and its stated time.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from banku.lessons import authoring
 from banku.lessons.checks import nb06
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 NAME = "06_two_writers_one_account"
 

@@ -16,8 +16,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from banku.lessons import authoring
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ALL = authoring.notebook_paths()
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")

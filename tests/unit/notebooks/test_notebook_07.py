@@ -10,14 +10,13 @@ metadata, handler processes it waits for).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from banku.lessons import authoring
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 NAME = "07_transactions_and_fencing"
 

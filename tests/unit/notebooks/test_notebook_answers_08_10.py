@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 
 from banku.lessons import authoring
-from tests.unit.test_notebook_answers import (
+from tests.unit.notebooks.test_notebook_answers import (
     _cell,
     _glossary_rows,
     _learner_code,

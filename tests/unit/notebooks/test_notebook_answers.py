@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from banku.lessons import authoring
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SAMPLE = ROOT / "data" / "sample-events.jsonl"
 GLOSSARY = NOTEBOOKS / "GLOSSARY.md"
