@@ -25,8 +25,8 @@ from banku import Settings
 from banku.config import read_env_file
 from tests import ports
 from tests.browser import jupyterlab as lab_tools
-from tests.fault.util import banku, wait_until
-from tests.helpers import ROOT
+from tests.fault.util import banku
+from tests.helpers import ROOT, wait_until
 
 pytestmark = pytest.mark.browser
 
