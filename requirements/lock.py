@@ -15,7 +15,7 @@ platform, markers where the versions differ):
 
 `./kit lab`, `./kit test`, `./kit bundle` and CI install from these files with
 `pip install --require-hashes`, then the kit itself with `pip install --no-deps -e .`.
-tests/unit/test_lock.py checks that the files agree with pyproject.toml and with each other.
+tests/unit/kit/test_lock.py checks that the files agree with pyproject.toml and with each other.
 """
 
 from __future__ import annotations

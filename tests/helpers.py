@@ -1,7 +1,8 @@
 """Test helpers that deliberately do NOT use the kit's own code paths.
 
 `fold_topic` reads the topic with a plain kafka-python consumer and folds the JSON by hand, so a
-bug in the kit's decoder or projector cannot hide behind the same bug in the check.
+bug in the kit's decoder or projector cannot hide behind the same bug in the check. `ROOT` is the
+repository's folder; `wait_until` is how a test waits for a condition (never a bare sleep).
 """
 
 from __future__ import annotations
@@ -10,11 +11,29 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
 from banku import Settings
 from banku.lessons.notebook import environment_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.2) -> object:
+    """Call ``check`` every ``interval`` seconds until it returns something true, and return
+    that; after ``timeout`` seconds, fail with "timed out ... waiting for <what>"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
 
 
 def connection(settings: Settings) -> dict:

@@ -12,7 +12,8 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from banku import Bank, InsufficientFunds
 from banku.lessons.checks import nb07
-from tests.fault.util import HandlerProcess, every_partition_ready, wait_until
+from tests.fault.util import HandlerProcess, every_partition_ready
+from tests.helpers import wait_until
 
 
 def _stub(*args, **kwargs):

@@ -4,7 +4,6 @@ every wrong use is one clear line that changes nothing."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from banku import AccountNotFound, Bank, BankuError, Projector
 from banku.adapters.redis.name_keys import NameVault
 from banku.adapters.redis.view import ReadModel
 from banku.domain.sealing import FORGOTTEN, NO_HISTORY, NO_KEY, REWRITING
-from tests.helpers import banku, raw_records
+from tests.helpers import banku, raw_records, wait_until
 
 NAMES = ["Ada Lovelace", "Grace Hopper", "Zoë Ångström"]
 
@@ -123,16 +122,12 @@ def test_a_destroyed_key_leaves_the_disk_of_redis_too(sealed):
         def on_disk() -> bool:
             return any(key in p.read_bytes() for p in _persistence_files(redis_client))
 
-        deadline = time.monotonic() + 10  # appendfsync everysec
-        while not on_disk() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert on_disk(), "the key was never written to the append-only file"
+        # appendfsync everysec: the key reaches the file within about a second
+        wait_until(on_disk, 10, "the key to be written to the append-only file")
 
         assert vault.forget(account, bank.view.account_key(account)) == REWRITING
-        deadline = time.monotonic() + 30
-        while on_disk() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not on_disk(), "the destroyed key is still in Redis's append-only file"
+        wait_until(lambda: not on_disk(), 30,
+                   "the destroyed key to leave Redis's append-only file")
 
 
 def test_a_redis_that_may_not_rewrite_its_file_is_said(sealed):

@@ -25,8 +25,8 @@ from banku import (
 )
 from banku.adapters.kafka.handler import CommandHandler
 from banku.lab.workshop import dead_letters
-from tests.fault.util import HandlerProcess, env_for, every_partition_ready, wait_until
-from tests.helpers import fold_topic, raw_records
+from tests.fault.util import HandlerProcess, env_for, every_partition_ready
+from tests.helpers import fold_topic, raw_records, wait_until
 
 
 @pytest.fixture

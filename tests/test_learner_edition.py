@@ -21,6 +21,7 @@ from nbclient import NotebookClient
 from banku.lab import workshop
 from banku.lessons import authoring
 from banku.lessons.notebook import reset_notebook
+from tests.unit.notebooks import stored
 
 # Executed in the learner edition: every notebook that needs no cluster of three brokers. 05
 # starts one of its own and kills its brokers; it runs in full under nbval, and the static
@@ -29,10 +30,6 @@ NOT_EXECUTED = ("05_",)
 
 # Lines a solution may share with any code without giving anything away.
 _TRIVIAL = re.compile(r"^(#.*|[\])}]+[,:]?|\.\.\.|pass|try:|else:|finally:|return|break)?$")
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
 
 
 def _lines(source: str) -> set[str]:
@@ -56,7 +53,7 @@ def test_no_solution_cell_and_no_solution_code_remains(edition):
     learner_text = {}
     for _, path in edition:
         learner = nbformat.read(path, as_version=4)
-        assert not [c for c in learner.cells if authoring.SOLUTION_TAG in _tags(c)], path.name
+        assert not [c for c in learner.cells if authoring.SOLUTION_TAG in stored.tags(c)], path.name
         assert all(not c.get("outputs") for c in learner.cells), f"{path.name} kept outputs"
         learner_text[path.name] = "\n".join(c.source for c in learner.cells)
     everything = "\n".join(learner_text.values())
@@ -65,9 +62,9 @@ def test_no_solution_cell_and_no_solution_code_remains(edition):
     # rows:`), in any notebook, are not solution code; every other non-trivial line of a
     # solution is.
     taught = set().union(*(_lines(c.source) for original, _ in edition for c in original.cells
-                           if authoring.SOLUTION_TAG not in _tags(c)))
+                           if authoring.SOLUTION_TAG not in stored.tags(c)))
     for original, path in edition:
-        solutions = [c for c in original.cells if authoring.SOLUTION_TAG in _tags(c)]
+        solutions = [c for c in original.cells if authoring.SOLUTION_TAG in stored.tags(c)]
         assert solutions, f"{path.name} has no solution cell"
         secret = {line for c in solutions for line in _lines(c.source)
                   if not _TRIVIAL.match(line) and line not in taught}
@@ -82,13 +79,13 @@ def test_no_solution_cell_and_no_solution_code_remains(edition):
 def test_every_exercise_is_kept_unchanged(edition):
     for original, path in edition:
         learner = nbformat.read(path, as_version=4)
-        wanted = [c.source for c in original.cells if authoring.EXERCISE_TAG in _tags(c)]
-        kept = [c.source for c in learner.cells if authoring.EXERCISE_TAG in _tags(c)]
+        wanted = [c.source for c in original.cells if authoring.EXERCISE_TAG in stored.tags(c)]
+        kept = [c.source for c in learner.cells if authoring.EXERCISE_TAG in stored.tags(c)]
         assert wanted, f"{path.name} has no exercise"
         assert kept == wanted, path.name
-        checks = [c.source for c in original.cells if authoring.CHECK_TAG in _tags(c)]
-        assert [c.source for c in learner.cells if authoring.CHECK_TAG in _tags(c)] == checks
-        removed = [c for c in original.cells if authoring.SOLUTION_TAG in _tags(c)]
+        checks = [c.source for c in original.cells if authoring.CHECK_TAG in stored.tags(c)]
+        assert [c.source for c in learner.cells if authoring.CHECK_TAG in stored.tags(c)] == checks
+        removed = [c for c in original.cells if authoring.SOLUTION_TAG in stored.tags(c)]
         assert len(learner.cells) == len(original.cells) - len(removed)
 
 
@@ -117,11 +114,11 @@ def test_learner_notebooks_run_top_to_bottom_with_the_exercises_blank(edition, b
             timings.append(f"{path.name[:2]} {time.monotonic() - started:.0f}s")
             code = [c for c in nb.cells if c.cell_type == "code"]
             assert all(c.execution_count for c in code), f"{path.name}: a cell did not run"
-            assert any(authoring.EXERCISE_TAG in _tags(c) for c in code)
+            assert any(authoring.EXERCISE_TAG in stored.tags(c) for c in code)
             errors = [c.source for c in code for o in c.outputs
-                      if o.output_type == "error" and "raises-exception" not in _tags(c)]
+                      if o.output_type == "error" and "raises-exception" not in stored.tags(c)]
             assert not errors, f"{path.name}: cells failed: {errors}"
-            for cell in (c for c in code if authoring.CHECK_TAG in _tags(c)):
+            for cell in (c for c in code if authoring.CHECK_TAG in stored.tags(c)):
                 said = "".join(o.get("text", "") for o in cell.outputs
                                if o.output_type == "stream")
                 assert said.startswith("✘ ") and "Hint: " in said and said.count("\n") == 1, \
@@ -160,7 +157,7 @@ def needed_from_solutions(cells) -> set[str]:  # nbformat cells
         if cell.cell_type != "code":
             continue
         bound, used = _bound_and_used(cell.source)
-        if authoring.SOLUTION_TAG in _tags(cell):
+        if authoring.SOLUTION_TAG in stored.tags(cell):
             solution_only |= bound - lesson_bound
             continue
         needed |= (used - bound - lesson_bound) & solution_only

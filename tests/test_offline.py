@@ -20,8 +20,8 @@ import pytest
 
 from banku.stack import jars
 from tests import ports
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 KAFKA_PORT = ports.kafka_port(ports.WORKSHOP) + 2
 REDIS_PORT = ports.redis_port(ports.WORKSHOP) - 2
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing answers there

@@ -31,6 +31,7 @@ from banku import Settings, stack
 from banku.adapters.kafka.clients import ensure_topic
 from banku.lessons.notebook import environment_for
 from tests import ports
+from tests.helpers import wait_until
 
 SINGLE = ports.settings_for(ports.STACK_SINGLE)
 CLUSTER = ports.settings_for(ports.STACK_CLUSTER)
@@ -76,12 +77,9 @@ def timed(settings: Settings, *args: str) -> tuple[subprocess.CompletedProcess[s
 def stop_and_check(settings: Settings, brokers: int, wipe: bool = True) -> None:
     """Stop the stack (Python API) and make sure nothing of it still listens."""
     stack.down(settings, log=lambda line: None, wipe=wipe)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(stack.port_open(p) for p in _ports(settings,
-                                                                                   brokers)):
-        time.sleep(0.2)
-    still = sorted(p for p in _ports(settings, brokers) if stack.port_open(p))
-    assert not still, f"ports {still} still answer after `banku stack down`"
+    theirs = sorted(_ports(settings, brokers))
+    wait_until(lambda: not any(stack.port_open(p) for p in theirs), 10,
+               f"none of the ports {theirs} to answer after `banku stack down`")
 
 
 def report(what: str, seconds: float) -> None:
@@ -170,11 +168,17 @@ def test_kafka_round_trip_keeps_each_key_in_one_partition(single):
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         received = []
-        deadline = time.monotonic() + 30
-        while len(received) < len(futures) and time.monotonic() < deadline:
+
+        def all_read_back() -> bool:
             for records in consumer.poll(timeout_ms=1000).values():
                 received.extend(records)
-        consumer.close()
+            return len(received) >= len(futures)
+
+        try:
+            wait_until(all_read_back, 30, f"the {len(futures)} records to be read back",
+                       interval=0)
+        finally:
+            consumer.close()
     finally:
         try:
             admin.delete_topics([topic])

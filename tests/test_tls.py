@@ -28,7 +28,8 @@ from kafka.errors import KafkaError
 from banku import Bank, Projector, Settings
 from banku.stack.tls import SERVER_CERT, SERVER_KEY, make_certificates
 from tests import ports
-from tests.fault.util import HandlerProcess, banku, every_partition_ready, wait_until
+from tests.fault.util import HandlerProcess, banku, every_partition_ready
+from tests.helpers import wait_until
 
 PLAIN = ports.settings_for(ports.TLS)  # what a learner has before reading the TLS settings
 KAFKA, REDIS = ports.kafka_port(ports.TLS), ports.redis_port(ports.TLS)

@@ -25,7 +25,7 @@ from banku import Bank, NotAllowed, Settings, StackError, stack
 from banku.adapters.redis.view import FUNCTIONS, ReadModel
 from banku.lab import room
 from tests import ports
-from tests.helpers import fold_topic
+from tests.helpers import ROOT, fold_topic
 
 ROOM = ports.settings_for(ports.WORKSHOP)
 MINE, THEIRS = "learner-01", "learner-02"
@@ -311,12 +311,11 @@ def test_the_notebooks_run_for_a_learner_of_the_room(room_dir, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KAFKA_", "REDIS_", "BANKU_NAMESPACE"))}
     env.update(env_file(room_dir, THEIRS))
-    root = Path(__file__).resolve().parents[1]
     for name in NOTEBOOKS:
         result = subprocess.run(
             [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
              "--ExecutePreprocessor.timeout=300", "--output-dir", str(tmp_path),
-             str(root / "notebooks" / f"{name}.ipynb")],
+             str(ROOT / "notebooks" / f"{name}.ipynb")],
             env=env, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, (name, result.stderr[-3000:])
 

@@ -17,10 +17,10 @@ import pytest
 
 from banku.lessons.notebook import reset_notebook
 from tests.browser import jupyterlab as lab_tools
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 NOTEBOOKS = ROOT / "notebooks"
 PRODUCING = "01_producing_events.ipynb"

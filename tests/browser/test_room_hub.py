@@ -26,11 +26,11 @@ from banku import Settings
 from banku.config import read_env_file
 from tests import ports
 from tests.browser import jupyterlab as lab_tools
-from tests.fault.util import banku, wait_until
+from tests.fault.util import banku
+from tests.helpers import ROOT, wait_until
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 KAFKA = ports.kafka_port(ports.HUB)
 ROOM = ports.settings_for(ports.HUB)

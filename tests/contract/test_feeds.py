@@ -3,9 +3,8 @@ member of a group, told where to start by their listener."""
 
 from __future__ import annotations
 
-import time
-
 from banku.application.ports import EventLog, Feed, Record
+from tests.helpers import wait_until
 
 
 class Listener:
@@ -35,11 +34,13 @@ def write(log: EventLog, counts: dict[int, int]) -> None:
 def poll_until(feed: Feed, count: int, timeout: float = 60) -> dict[int, list[Record]]:
     """Everything the feed delivers until ``count`` records came (Kafka may need some polls)."""
     got: dict[int, list[Record]] = {}
-    deadline = time.monotonic() + timeout
-    while sum(map(len, got.values())) < count:
-        assert time.monotonic() < deadline, f"only {got} of {count} records came"
+
+    def enough() -> bool:
         for partition, records in feed.poll(200).items():
             got.setdefault(partition, []).extend(records)
+        return sum(map(len, got.values())) >= count
+
+    wait_until(enough, timeout, f"{count} records from the feed", interval=0)
     return got
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from banku import Settings, StackError, stack
 from tests import ports
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "artifacts" / "fault-report.json"
 
 SINGLE = ports.settings_for(ports.FAULT_SINGLE)

@@ -22,8 +22,7 @@ from kafka.errors import KafkaError
 
 from banku import stack
 from banku.adapters.kafka.clients import ensure_topic, make_producer
-from tests.fault.util import wait_until
-from tests.helpers import raw_records
+from tests.helpers import raw_records, wait_until
 
 
 def describe(settings, topic: str) -> dict[int, dict]:

@@ -17,8 +17,8 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 
 from banku import Bank, Projector
-from tests.fault.util import HandlerProcess, env_for, every_partition_ready, wait_until
-from tests.helpers import fold_topic, raw_records
+from tests.fault.util import HandlerProcess, env_for, every_partition_ready
+from tests.helpers import fold_topic, raw_records, wait_until
 
 WRITERS, COMMANDS_EACH, ACCOUNTS, KILLS = 4, 120, 20, 10
 

@@ -24,8 +24,8 @@ import pytest
 from banku import Bank, ServiceUnavailable, Settings
 from banku.adapters.kafka.command_transport import HandlerClient
 from banku.domain.events import DepositEvent
-from tests.fault.util import HandlerProcess, every_partition_ready, wait_until
-from tests.helpers import fold_topic, raw_records
+from tests.fault.util import HandlerProcess, every_partition_ready
+from tests.helpers import fold_topic, raw_records, wait_until
 
 DELAY_S, SESSION_MS = 3.0, 3000
 

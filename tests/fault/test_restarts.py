@@ -26,16 +26,8 @@ import pytest
 
 from banku import Bank, ServiceUnavailable, defaults, stack
 from tests import ports
-from tests.fault.util import (
-    ProjectorProcess,
-    Traffic,
-    banku,
-    progress,
-    view,
-    wait_until,
-    write_mix,
-)
-from tests.helpers import end_offsets, fold_topic, raw_records
+from tests.fault.util import ProjectorProcess, Traffic, banku, progress, view, write_mix
+from tests.helpers import end_offsets, fold_topic, raw_records, wait_until
 
 
 @pytest.fixture

@@ -35,7 +35,8 @@ from banku.lab.room_access import LEARNER_QUOTAS
 from banku.stack import kafka_config
 from tests import ports
 from tests.fault.room_attacks import ATTACKER, OTHER, AttackedRoom, quiet, round_trip
-from tests.fault.util import banku, wait_until
+from tests.fault.util import banku
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc (command lines, sockets)")

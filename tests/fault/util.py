@@ -1,4 +1,5 @@
-"""Helpers for the fault tests: processes we can kill, waiting, and reading the view.
+"""Helpers for the fault tests: processes we can kill, traffic, and reading the view (waiting is
+`tests.helpers.wait_until`).
 
 The checks (`tests.helpers.fold_topic`, `raw_records`, `end_offsets`) deliberately do not use
 the kit's decoder or projector; these helpers only start and watch things.
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -22,18 +22,6 @@ from banku import Bank, Settings
 from banku.adapters.redis.view import ReadModel
 from banku.lessons.failover import ready_partitions
 from banku.lessons.notebook import environment_for
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str,
-               interval: float = 0.2) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from banku import stack
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 CONTRACT_COMMANDS = [
     "stack", "create", "deposit", "withdraw", "transfer", "balances", "project", "replay",

@@ -16,8 +16,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from banku.lessons import authoring
+from tests.helpers import ROOT
+from tests.unit.notebooks import stored
 
-ROOT = Path(__file__).resolve().parents[2]
 ALL = authoring.notebook_paths()
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -325,7 +326,7 @@ def test_every_notebook_ends_with_resources_and_references(path):
     links = LINK.findall(last.source)
     assert links, f"{path.name}: no link in its resources"
     assert all(url.startswith("https://") for url in links), links
-    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    prose = stored.markdown(nb)
     assert prose.index("## What's next") < prose.index(RESOURCES), "after Summary / What's next"
     assert prose.count(RESOURCES) == 1
 

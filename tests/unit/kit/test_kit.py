@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from banku.stack import jars
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = [ROOT / "kit", ROOT / ".ci" / "run"]
 
 # Idioms bash 3.2 (macOS's /bin/bash) does not accept, or treats differently under `set -u`.

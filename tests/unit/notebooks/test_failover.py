@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from banku.lessons.failover import (
     ownership_table,
     stop_leftovers,
 )
+from tests.helpers import wait_until
 
 
 def test_each_partition_needs_exactly_one_live_owner():
@@ -89,9 +89,7 @@ class Counting(Worker):
 
 def test_a_worker_loops_until_stopped_then_tears_down():
     worker = Counting().start()
-    deadline = time.monotonic() + 10
-    while worker.steps < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: worker.steps >= 3, 10, "the worker's third step", interval=0.01)
     assert worker.running
     worker.stop()
     assert not worker.running and worker.closed and worker.error is None

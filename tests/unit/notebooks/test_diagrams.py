@@ -4,13 +4,13 @@ committed copies in instructors/diagrams/ are there for every one of them."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from banku.lessons import diagrams
+from tests.helpers import ROOT
 
-COMMITTED = Path(__file__).resolve().parents[2] / "instructors" / "diagrams"
+COMMITTED = ROOT / "instructors" / "diagrams"
 
 
 @pytest.mark.parametrize("name", sorted(diagrams.DIAGRAMS))
@@ -43,7 +43,7 @@ def test_the_palette_has_no_red_green_pair():
 
 @pytest.mark.parametrize("name", sorted(diagrams.DIAGRAMS))
 def test_the_notebooks_embed_the_same_pictures(name):
-    embedded = Path(__file__).resolve().parents[2] / "notebooks" / "images" / f"{name}.svg"
+    embedded = ROOT / "notebooks" / "images" / f"{name}.svg"
     assert embedded.read_bytes() == (COMMITTED / f"{name}.svg").read_bytes(), \
         "run ./kit diagrams and commit notebooks/images/ too"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,12 +14,13 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.helpers import ROOT
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements"
 
 # The environments a pin must serve: each supported minor version (and the patch releases the

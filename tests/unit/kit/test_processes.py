@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from banku.stack.processes import pid_alive, started_at, stop_pids
-from tests.fault.util import wait_until
+from tests.helpers import wait_until
 
 MARKER = "banku-test-marker-7c1f"
 SLEEPER = [sys.executable, "-c", "import sys, time; time.sleep(60)", MARKER]

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
-ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+from tests.unit.notebooks import stored
+
+ALL = sorted(stored.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 # Every lesson after the setup check draws something.
 WITH_PICTURES = [p.stem for p in ALL if not p.stem.startswith("00_")]
-
-
-def read(stem: str):
-    return nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
 
 
 def size(nb) -> tuple[int, int]:
@@ -28,15 +23,15 @@ def size(nb) -> tuple[int, int]:
 
 
 def test_notebook_04_is_at_most_1_3_times_notebook_02():
-    words_02, lines_02 = size(read("02_replay_from_offset_zero"))
-    words_04, lines_04 = size(read("04_consumer_group_failover"))
+    words_02, lines_02 = size(stored.notebook("02_replay_from_offset_zero"))
+    words_04, lines_04 = size(stored.notebook("04_consumer_group_failover"))
     assert words_04 <= 1.3 * words_02, (words_04, words_02)
     assert lines_04 <= 1.3 * lines_02, (lines_04, lines_02)
 
 
 @pytest.mark.parametrize("stem", WITH_PICTURES)
 def test_pictures_are_stored_as_images(stem):
-    images = [o for c in read(stem).cells if c.cell_type == "code" for o in c.outputs
+    images = [o for c in stored.notebook(stem).cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert images, f"{stem} has no stored picture"
 
@@ -56,12 +51,12 @@ def test_no_ellipsis_output(path):
 @pytest.mark.parametrize("stem", [p.stem for p in ALL])
 def test_no_progress_bar_stored_at_zero(stem):
     """A static render (GitHub) shows the stored text of a bar: finished, never 0%."""
-    for index, text in _texts(read(stem)):
+    for index, text in _texts(stored.notebook(stem)):
         assert not re.search(r"(?<!\d)0%\|", text), f"{stem} cell {index}: a bar at 0%"
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in ALL])
 def test_prerequisites_link_the_glossary(stem):
-    prose = "\n".join(c.source for c in read(stem).cells if c.cell_type == "markdown")
+    prose = stored.markdown(stored.notebook(stem))
     prerequisites = prose.split("## Prerequisites", 1)[1].split("## Time to learn", 1)[0]
     assert "(GLOSSARY.md)" in prerequisites

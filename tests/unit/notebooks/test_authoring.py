@@ -8,6 +8,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from banku.lessons import authoring
+from tests.unit.notebooks import stored
 
 
 def cell(source: str, *tags: str):
@@ -166,7 +167,7 @@ def test_each_notebook_states_its_metadata_minutes_under_time_to_learn():
     for path in authoring.notebook_paths():
         nb = nbformat.read(path, as_version=4)
         minutes = authoring.lesson_facts(nb, path.stem)["minutes"]
-        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        prose = stored.markdown(nb)
         stated = prose.split("## Time to learn", 1)[1].split("\n##", 1)[0].strip()
         assert stated.startswith(f"{minutes} minutes"), (path.name, minutes, stated[:80])
 

@@ -15,86 +15,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from banku.lessons import authoring
+from tests.unit.notebooks import stored
+from tests.unit.notebooks.by_hand import balances_by_hand, kafka_partition, murmur2, sample_rows
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
-SAMPLE = ROOT / "data" / "sample-events.jsonl"
-GLOSSARY = NOTEBOOKS / "GLOSSARY.md"
-LESSONS = tuple(sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
-
-
-def _notebook(name: str):
-    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def _text(cell) -> str:
-    """Everything a code cell printed or displayed, as text."""
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "stream":
-            parts.append(output.text)
-        elif "data" in output:
-            parts.append(output.data.get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def _cell(nb, *fragments: str, tag: str | None = None):
-    """The one code cell whose source holds every fragment (and the tag, if given)."""
-    found = [c for c in nb.cells if c.cell_type == "code" and all(f in c.source for f in fragments)
-             and (tag is None or tag in _tags(c))]
-    assert len(found) == 1, f"expected one cell with {fragments}, found {len(found)}"
-    return found[0]
-
-
-def _learner_code(nb) -> list[str]:
-    """Sources of the code cells the learner runs: everything but the solutions."""
-    return [c.source for c in nb.cells
-            if c.cell_type == "code" and authoring.SOLUTION_TAG not in _tags(c)]
-
-
-def _markdown(nb) -> str:
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-
-
-# --- independent computations ---------------------------------------------------------------------
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), written out again."""
-    m, seed, mask = 0x5BD1E995, 0x9747B28C, 0xFFFFFFFF
-    length = len(data)
-    h = (seed ^ length) & mask
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> 24
-        k = (k * m) & mask
-        h = ((h * m) & mask) ^ k
-    tail = data[whole:]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if len(tail) >= 1:
-        h ^= tail[0]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h - (1 << 32) if h & 0x80000000 else h  # Java's int
-
-
-def kafka_partition(key: str, partitions: int = 3) -> int:
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+LESSONS = tuple(sorted(p.stem for p in stored.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 
 
 def test_murmur2_matches_kafka_python_and_the_java_client():
@@ -107,27 +35,6 @@ def test_murmur2_matches_kafka_python_and_the_java_client():
     assert murmur2(b"foobar") == -790332482
 
 
-def sample_rows(count: int) -> list[dict]:
-    with SAMPLE.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line, _ in zip(lines, range(count), strict=False)]
-
-
-def balances_by_hand(rows: list[dict]) -> dict[str, int]:
-    balances: dict[str, int] = {}
-    for row in rows:
-        kind, acc, amount = row["Type"], row["AccId"], row.get("Amount", 0)
-        if kind == "CreateEvent":
-            balances.setdefault(acc, 0)
-        elif kind == "DepositEvent":
-            balances[acc] += amount
-        elif kind == "WithdrawEvent":
-            balances[acc] -= amount
-        elif kind == "TransferEvent":
-            balances[acc] -= amount
-            balances[row["TargetId"]] += amount
-    return balances
-
-
 # --- 00 -------------------------------------------------------------------------------------------
 def _solved(nb, name: str, **given):
     """The function ``name`` as the notebook's solution cells define it (their imports and
@@ -137,7 +44,7 @@ def _solved(nb, name: str, **given):
 
     namespace: dict = dict(given)
     for cell in nb.cells:
-        if authoring.SOLUTION_TAG not in _tags(cell):
+        if authoring.SOLUTION_TAG not in stored.tags(cell):
             continue
         tree = ast.parse(cell.source)
         tree.body = [node for node in tree.body
@@ -149,15 +56,15 @@ def _solved(nb, name: str, **given):
 
 def _exercise_then_check(nb, name: str, check: str) -> None:
     """The exercise defines ``name`` as a stub, and the check cell after it calls ``check``."""
-    exercise = _cell(nb, f"def {name}(", tag=authoring.EXERCISE_TAG)
+    exercise = stored.cell(nb, f"def {name}(", tag=authoring.EXERCISE_TAG)
     assert 'raise NotImplementedError("your code here")' in exercise.source
-    _cell(nb, f"{check}({name}", tag=authoring.CHECK_TAG)
+    stored.cell(nb, f"{check}({name}", tag=authoring.CHECK_TAG)
 
 
 def test_00_the_solution_passes_its_check(capsys):
     from banku.lessons.checks.nb00 import check_topic_of
 
-    nb = _notebook(LESSONS[0])
+    nb = stored.notebook(LESSONS[0])
     _exercise_then_check(nb, "topic_of", "check_topic_of")
     from banku import Settings
     from banku.lessons import notebook
@@ -171,7 +78,8 @@ def test_00_the_solution_passes_its_check(capsys):
 
 # --- 01 -------------------------------------------------------------------------------------------
 def _accounts_01(nb) -> dict[str, str]:
-    _cell(nb, 'uuid.uuid5(uuid.NAMESPACE_URL, f"banku:nb01:{name}")')  # the ids are made this way
+    # the ids are made this way
+    stored.cell(nb, 'uuid.uuid5(uuid.NAMESPACE_URL, f"banku:nb01:{name}")')
     names = ["Adam Pahlevi", "Eve", "Timmy Richardo", "Sanne de Vries"]
     return {name: str(uuid.uuid5(uuid.NAMESPACE_URL, f"banku:nb01:{name}")) for name in names}
 
@@ -181,15 +89,15 @@ def test_01_exercise_1_the_partition_of_each_key(capsys):
 
     from banku.lessons.checks.nb01 import check_partition_of
 
-    nb = _notebook(LESSONS[1])
+    nb = stored.notebook(LESSONS[1])
     accounts = _accounts_01(nb)
     expected = {name: kafka_partition(acc) for name, acc in accounts.items()}
     # Where the broker actually put each account's records in the stored run ...
-    table = _text(_cell(nb, "sent.groupby(\"account\").agg"))
+    table = stored.text(stored.cell(nb, "sent.groupby(\"account\").agg"))
     placed = {m.group(1): int(m.group(2))
               for m in re.finditer(r"^(\w[\w ]*?)\s+\[(\d)\]", table, re.MULTILINE)}
     assert placed == {name: p for name, p in expected.items()}
-    adam = _text(_cell(nb, "metadata = future.get("))
+    adam = stored.text(stored.cell(nb, "metadata = future.get("))
     assert f"stored in partition {expected['Adam Pahlevi']}, offset 0" in adam
     # ... agrees with the notebook's solution, which its check accepts.
     _exercise_then_check(nb, "partition_of", "check_partition_of")
@@ -203,7 +111,7 @@ def test_01_exercises_2_to_4_the_solutions_pass_their_checks(capsys):
     from banku.domain import events
     from banku.lessons.checks import nb01
 
-    nb = _notebook(LESSONS[1])
+    nb = stored.notebook(LESSONS[1])
     given = {name: getattr(banku, name) for name in (
         "AccountNotFound", "InsufficientFunds", "InvalidAmount", "SameAccountTransfer")}
     given.update(json=json, **{name: getattr(events, name) for name in (
@@ -216,18 +124,19 @@ def test_01_exercises_2_to_4_the_solutions_pass_their_checks(capsys):
 
 
 def test_01_balances_and_the_keyless_reader_add_up():
-    nb = _notebook(LESSONS[1])
+    nb = stored.notebook(LESSONS[1])
     adam = 2000 - 500 - 100
     eve = 100 + 750
     timmy = sum(10_000 - 1_200 * day - 300 for day in range(1, 7))
     sanne = sum(2_500 * day + 300 - 400 for day in range(1, 7))
-    table = _text(_cell(nb, "projector.run_until_caught_up"))
+    table = stored.text(stored.cell(nb, "projector.run_until_caught_up"))
     for name, balance in [("Adam Pahlevi", adam), ("Eve", eve), ("Sanne de Vries", sanne),
                           ("Timmy Richardo", timmy), ("Zoe", 0)]:
         assert re.search(rf"{name}\s+{balance}\b", table), (name, balance, table)
     # Timmy's withdrawals and transfers all read before his deposits: the lowest point.
     lowest = -(6 * 300 + sum(1_200 * day for day in range(1, 7)))
-    assert f"lowest: {lowest}  final: {timmy}" in _text(_cell(nb, "partition without a key"))
+    shown = stored.text(stored.cell(nb, "partition without a key"))
+    assert f"lowest: {lowest}  final: {timmy}" in shown
 
 
 def test_01_the_refused_withdrawal_writes_nothing():
@@ -242,7 +151,7 @@ def test_01_the_refused_withdrawal_writes_nothing():
     with pytest.raises(InsufficientFunds):
         bank.withdraw(adam, 5000)
     assert [len(p) for p in log.records] == before
-    shown = _text(_cell(_notebook(LESSONS[1]), "bank.withdraw(adam, 5000)"))
+    shown = stored.text(stored.cell(stored.notebook(LESSONS[1]), "bank.withdraw(adam, 5000)"))
     assert "has 1400 cents, cannot take 5000" in shown and "end offsets unchanged: True" in shown
 
 
@@ -257,40 +166,41 @@ def _ingrid_after_first_11() -> tuple[str, int]:
 
 
 def test_02_the_naive_projector_counts_the_deposit_twice():
-    nb = _notebook(LESSONS[2])
+    nb = stored.notebook(LESSONS[2])
     _, before = _ingrid_after_first_11()
     truth = before + 2000  # the lesson's deposit
-    assert _text(_cell(nb, "print(\"applied\", naive_projector()")).count(f"'Balance': '{before}'")
-    shown = _text(_cell(nb, "restarted: applied\", naive_projector()"))
+    applied = stored.text(stored.cell(nb, "print(\"applied\", naive_projector()"))
+    assert applied.count(f"'Balance': '{before}'")
+    shown = stored.text(stored.cell(nb, "restarted: applied\", naive_projector()"))
     assert f"naive view: {truth + 2000} cents; the log says {truth}: off by 2000" in shown
 
 
 def test_02_the_exercises_are_stubs_followed_by_their_checks():
     # Each check runs against the real servers: tests/test_checks_nb02.py.
-    nb = _notebook(LESSONS[2])
+    nb = stored.notebook(LESSONS[2])
     _exercise_then_check(nb, "mark_first_projector", "check_mark_first")
     _exercise_then_check(nb, "read_dead_letters", "check_dead_letters")
-    lua = _cell(nb, "APPLY_ONCE = ", tag=authoring.EXERCISE_TAG)
+    lua = stored.cell(nb, "APPLY_ONCE = ", tag=authoring.EXERCISE_TAG)
     assert "-- your Lua here" in lua.source
-    _cell(nb, "check_apply_once(APPLY_ONCE", tag=authoring.CHECK_TAG)
+    stored.cell(nb, "check_apply_once(APPLY_ONCE", tag=authoring.CHECK_TAG)
 
 
 def test_02_the_safe_projector_keeps_the_deposit_once():
-    nb = _notebook(LESSONS[2])
+    nb = stored.notebook(LESSONS[2])
     _, before = _ingrid_after_first_11()
     truth = before + 2000
-    safe = _text(_cell(nb, "safe_projector(crash_at=crash_here)"))
+    safe = stored.text(stored.cell(nb, "safe_projector(crash_at=crash_here)"))
     assert f"safe view: {truth} cents; the log says {truth}" in safe
     assert "restarted: applied 0 events" in safe
 
 
 def test_02_the_dead_letters_and_the_records_they_came_from():
-    nb = _notebook(LESSONS[2])
+    nb = stored.notebook(LESSONS[2])
     ingrid, _ = _ingrid_after_first_11()
     partition = kafka_partition(ingrid)
     in_partition = [r for r in sample_rows(11) if kafka_partition(r["AccId"]) == partition]
     poison = len(in_partition) + 1  # after Ingrid's partition's sample records and the deposit
-    letters = _text(_cell(nb, '"banku", "dlq"'))  # `banku dlq`, as the lesson runs it
+    letters = stored.text(stored.cell(nb, '"banku", "dlq"'))  # `banku dlq`, as the lesson runs it
     assert f"nb02.banku-transactions/{partition}/{poison}: the value is not JSON" in letters
     assert f"nb02.banku-transactions/{partition}/{poison + 1}: the value is JSON list, not an" \
         " object" in letters
@@ -298,7 +208,7 @@ def test_02_the_dead_letters_and_the_records_they_came_from():
 
 # --- what the lessons put in the learner's hands ---------------------------------------
 def test_the_learner_writes_a_producer_with_acks_and_a_keyed_send():
-    code = "\n".join(_learner_code(_notebook(LESSONS[1])))
+    code = "\n".join(stored.learner_code(stored.notebook(LESSONS[1])))
     assert re.search(r"KafkaProducer\((?:[^()]|\([^()]*\))*acks=\"all\"", code)
     assert "enable_idempotence=True" in code and "key_serializer=" in code
     assert re.search(r"\.send\([^)]*key=\w+", code)
@@ -306,7 +216,7 @@ def test_the_learner_writes_a_producer_with_acks_and_a_keyed_send():
 
 
 def test_the_learner_runs_a_consumer_poll_loop_with_an_explicit_commit():
-    sources = _learner_code(_notebook(LESSONS[2]))
+    sources = stored.learner_code(stored.notebook(LESSONS[2]))
     loops = [s for s in sources if "KafkaConsumer(" in s and ".poll(" in s and ".commit()" in s]
     assert loops, "no code cell with a KafkaConsumer, poll and commit"
     assert any("group_id=" in s and "auto_offset_reset=\"earliest\"" in s for s in loops)
@@ -314,82 +224,74 @@ def test_the_learner_runs_a_consumer_poll_loop_with_an_explicit_commit():
 
 
 def test_the_learner_talks_to_redis_directly():
-    code = "\n".join(_learner_code(_notebook(LESSONS[2])))
+    code = "\n".join(stored.learner_code(stored.notebook(LESSONS[2])))
     for command in (".hset(", ".hincrby(", ".hgetall(", ".hget(", "pipeline(transaction=True)"):
         assert command in code, command
-    shown = _text(_cell(_notebook(LESSONS[2]), "print(\"applied\", naive_projector()"))
+    shown = stored.text(stored.cell(stored.notebook(LESSONS[2]),
+                                    "print(\"applied\", naive_projector()"))
     assert "'Name': 'Ingrid Andersen'" in shown  # HGETALL's answer, as the Go tutorial showed it
 
 
 def test_the_lua_script_is_shown():
     from banku.adapters.redis.view import APPLY_WITH_TRACKING
 
-    cell = _cell(_notebook(LESSONS[2]), "print(APPLY_WITH_TRACKING)")
-    assert authoring.SOLUTION_TAG not in _tags(cell)
-    assert _text(cell).strip() == APPLY_WITH_TRACKING.strip()
+    cell = stored.cell(stored.notebook(LESSONS[2]), "print(APPLY_WITH_TRACKING)")
+    assert authoring.SOLUTION_TAG not in stored.tags(cell)
+    assert stored.text(cell).strip() == APPLY_WITH_TRACKING.strip()
 
 
 def test_a_dead_letter_is_read_back_with_its_headers():
-    nb = _notebook(LESSONS[2])
+    nb = stored.notebook(LESSONS[2])
     # The learner writes the reader (exercise 3); the solution reads the headers.
-    solution = _cell(nb, "def read_dead_letters", tag=authoring.SOLUTION_TAG)
+    solution = stored.cell(nb, "def read_dead_letters", tag=authoring.SOLUTION_TAG)
     assert "record.headers" in solution.source and "KafkaConsumer(" in solution.source
-    raw = _cell(nb, "KafkaProducer(", "withdraw###")  # the malformed records, sent by hand
-    assert authoring.SOLUTION_TAG not in _tags(raw)
-    markdown = _markdown(nb)
+    raw = stored.cell(nb, "KafkaProducer(", "withdraw###")  # the malformed records, sent by hand
+    assert authoring.SOLUTION_TAG not in stored.tags(raw)
+    markdown = stored.markdown(nb)
     assert "`banku.source`" in markdown and "`banku.reason`" in markdown
 
 
 @pytest.mark.parametrize("name", LESSONS[:3])
 def test_no_stored_output_shows_a_test_stack_port(name):
     """The stored outputs are a learner's run (9092, 6379), never a test stack's (20000 up)."""
-    for cell in _notebook(name).cells:
-        found = re.search(r"(?:127\.0\.0\.1|localhost):(2\d{4})", _text(cell))
+    for cell in stored.notebook(name).cells:
+        found = re.search(r"(?:127\.0\.0\.1|localhost):(2\d{4})", stored.text(cell))
         assert not found, f"{name}: a stored output shows port {found.group(1)}"
 
 
 def test_the_markdown_explains_retention_and_names_cqrs():
-    producing = _markdown(_notebook(LESSONS[1]))
+    producing = stored.markdown(stored.notebook(LESSONS[1]))
     assert "**Retention**" in producing and "retention.ms=-1" in producing
     assert "**Compaction**" in producing
-    replay = _markdown(_notebook(LESSONS[2]))
+    replay = stored.markdown(stored.notebook(LESSONS[2]))
     assert "**CQRS** (Command Query Responsibility Segregation)" in replay
     assert "**write side**" in replay and "**read side**" in replay
 
 
 @pytest.mark.parametrize("name", LESSONS[1:])
 def test_each_lesson_has_a_picture(name):
-    images = [o for c in _notebook(name).cells if c.cell_type == "code"
+    images = [o for c in stored.notebook(name).cells if c.cell_type == "code"
               for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, f"{name} has no stored image"
 
 
 # --- glossary -------------------------------------------------------------------------------------
-def _glossary_rows() -> list[tuple[str, str, str]]:
-    rows = []
-    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0] not in ("Term", "---"):
-            rows.append((cells[0], cells[1], cells[2]))
-    return rows
-
-
 def test_the_glossary_is_sorted_and_points_at_notebooks_that_exist():
-    rows = _glossary_rows()
+    rows = stored.glossary_rows()
     assert len(rows) > 40
     terms = [term.replace("`", "").lower() for term, _, _ in rows]
     assert terms == sorted(terms)
     assert len(set(terms)) == len(terms)
     for term, meaning, where in rows:
         target = re.fullmatch(r"\[(\d\d)\]\((\d\d_\w+\.ipynb)\)", where)
-        assert target and (NOTEBOOKS / target.group(2)).exists(), (term, where)
+        assert target and (stored.NOTEBOOKS / target.group(2)).exists(), (term, where)
         assert target.group(2).startswith(target.group(1))
         assert meaning.endswith("."), term
 
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_each_lesson_links_the_glossary_before_its_first_term(name):
-    nb = _notebook(name)
+    nb = stored.notebook(name)
     first = nb.cells[0].source  # the title and the opening paragraph
     assert "(GLOSSARY.md)" in first
     prerequisites = next(c.source for c in nb.cells if "## Prerequisites" in c.source)
@@ -399,9 +301,10 @@ def test_each_lesson_links_the_glossary_before_its_first_term(name):
 @pytest.mark.parametrize("name", LESSONS)
 def test_the_glossary_notebook_of_each_term_explains_it(name):
     """Every term the glossary says is first used in this notebook does appear in it."""
-    text = _markdown(_notebook(name)) + "\n".join(_learner_code(_notebook(name)))
+    nb = stored.notebook(name)
+    text = stored.markdown(nb) + "\n".join(stored.learner_code(nb))
     number = name[:2]
-    for term, _, where in _glossary_rows():
+    for term, _, where in stored.glossary_rows():
         if not where.startswith(f"[{number}]"):
             continue
         words = [w for w in re.split(r"[`()/]| \(", term) if w.strip()]

@@ -7,13 +7,13 @@ JSON lines and folded in loops, and the committed notebook's printed answers mus
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
 from kafka.partitioner.default import murmur2
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 SAMPLE = ROOT / "data" / "sample-events.jsonl"
 NOTEBOOK = ROOT / "notebooks" / "03_time_travel_with_pandas.ipynb"
 

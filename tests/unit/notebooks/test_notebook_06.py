@@ -10,74 +10,34 @@ skeleton, its size and its stated time.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from banku.lessons import authoring
 from banku.lessons.checks import nb06
+from tests.unit.notebooks import stored
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
 NAME = "06_two_writers_one_account"
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return nbformat.read(NOTEBOOKS / f"{NAME}.ipynb", as_version=4)
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def _text(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "stream":
-            parts.append(output.text)
-        elif "data" in output:
-            parts.append(output.data.get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def _cell(nb, *fragments: str, tag: str | None = None):
-    found = [c for c in nb.cells if c.cell_type == "code" and all(f in c.source for f in fragments)
-             and (tag is None or tag in _tags(c))]
-    assert len(found) == 1, f"expected one cell with {fragments}, found {len(found)}"
-    return found[0]
-
-
-def _number(source: str, pattern: str) -> int:
-    """A whole number the lesson's code writes (``10_000`` included) after ``pattern``."""
-    found = re.search(pattern + r"\s*([0-9_]+)", source)
-    assert found, pattern
-    return int(found.group(1).replace("_", ""))
-
-
-def _markdown(nb) -> str:
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-
-
-def _learner_code(nb) -> str:
-    return "\n".join(c.source for c in nb.cells
-                     if c.cell_type == "code" and authoring.SOLUTION_TAG not in _tags(c))
+    return stored.notebook(NAME)
 
 
 # --- the race --------------------------------------------------------------------------------
 def test_the_race_in_direct_mode_overdraws_by_what_the_two_withdrawals_exceed(nb):
-    opened = _cell(nb, "joint = opener.create_account(")
-    deposit = _number(opened.source, r"opener\.deposit\(joint,")
-    raced = _cell(nb, "hold_after_reading(bank, both_have_read)")
-    amount = _number(raced.source, r"race\(\[adams_bank, eves_bank\], joint,")
+    opened = stored.cell(nb, "joint = opener.create_account(")
+    deposit = stored.number(opened.source, r"opener\.deposit\(joint,")
+    raced = stored.cell(nb, "hold_after_reading(bank, both_have_read)")
+    amount = stored.number(raced.source, r"race\(\[adams_bank, eves_bank\], joint,")
     assert amount <= deposit < 2 * amount  # each passes alone, both together overdraw
-    shown = _text(raced)
+    shown = stored.text(raced)
     assert shown.count(" accepted - partition ") == 2
     assert f"Adam's ledger: {deposit - amount}  in Eve's ledger: {deposit - amount}" in shown
-    assert f"read model (Redis): {deposit - 2 * amount} cents" in _text(
-        _cell(nb, "records = read_records(TOPIC)\nprint("))
-    folded = _text(_cell(nb, "in_the_view, in_the_log ="))
+    assert f"read model (Redis): {deposit - 2 * amount} cents" in stored.text(
+        stored.cell(nb, "records = read_records(TOPIC)\nprint("))
+    folded = stored.text(stored.cell(nb, "in_the_view, in_the_log ="))
     assert f"in the view {deposit - 2 * amount} cents; folded from the log {deposit - 2 * amount}" \
         in folded
 
@@ -86,19 +46,19 @@ def test_the_race_of_three_is_what_exercise_2_predicts(nb):
     accepted, balance = 3, nb06.THREE_BANKS_DEPOSIT - 3 * nb06.THREE_BANKS_AMOUNT
     # Each passes alone, and all three read before anyone wrote.
     assert nb06.THREE_BANKS_AMOUNT <= nb06.THREE_BANKS_DEPOSIT < 3 * nb06.THREE_BANKS_AMOUNT
-    shown = _text(_cell(nb, "answers = race(trio, three_cards"))
+    shown = stored.text(stored.cell(nb, "answers = race(trio, three_cards"))
     assert f"accepted: {accepted} of 3" in shown and f"from the log: {balance} cents" in shown
-    solution = _cell(nb, "def my_prediction", tag=authoring.SOLUTION_TAG)
+    solution = stored.cell(nb, "def my_prediction", tag=authoring.SOLUTION_TAG)
     namespace: dict = {}
     exec(solution.source, namespace)  # the notebook's own solution
     assert namespace["my_prediction"]() == (accepted, balance)
 
 
 def test_a_command_retried_from_another_bank_is_one_event(nb):
-    retried = _cell(nb, "first_bank.deposit(flat,")
+    retried = stored.cell(nb, "first_bank.deposit(flat,")
     assert retried.source.count('command_id="nb06-rent-december"') == 3
-    rent = _number(retried.source, r"first_bank\.deposit\(flat,")
-    shown = _text(retried)
+    rent = stored.number(retried.source, r"first_bank\.deposit\(flat,")
+    shown = stored.text(retried)
     assert "the retries' receipts are the first attempt's: True" in shown
     assert "events carrying nb06-rent-december: 1" in shown
     assert f"the flat share, folded from the log: {rent} cents" in shown
@@ -109,19 +69,19 @@ def test_three_exercises_each_with_a_solution_and_a_check(nb):
     assert authoring.check_exercises(nb, NAME) == 3
     cells = nb.cells
     for index, cell in enumerate(cells):
-        if authoring.EXERCISE_TAG in _tags(cell):
+        if authoring.EXERCISE_TAG in stored.tags(cell):
             assert "raise NotImplementedError" in cell.source  # the stub the learner fills
-            assert authoring.SOLUTION_TAG in _tags(cells[index + 1])
-            assert "check" in _tags(cells[index + 2])
+            assert authoring.SOLUTION_TAG in stored.tags(cells[index + 1])
+            assert "check" in stored.tags(cells[index + 2])
             assert cells[index + 2].source.startswith("_ = nb06.check_")
     # Two of them ask for code (a function that does something), one is a prediction.
-    stubs = [c.source for c in cells if authoring.EXERCISE_TAG in _tags(c)]
+    stubs = [c.source for c in cells if authoring.EXERCISE_TAG in stored.tags(c)]
     assert sum("def balance_by_hand" in s or "def handle" in s for s in stubs) == 2
 
 
 def test_no_lesson_cell_uses_an_exercise_answer(nb):
     later = "\n".join(c.source for c in nb.cells if c.cell_type == "code"
-                      and not set(_tags(c)) & {"exercise", "solution", "check"})
+                      and not set(stored.tags(c)) & {"exercise", "solution", "check"})
     for name in ("balance_by_hand(", "my_prediction(", "handle("):
         assert name not in later, name
 
@@ -129,7 +89,7 @@ def test_no_lesson_cell_uses_an_exercise_answer(nb):
 def test_the_skeleton_and_the_time(nb):
     first = nb.cells[0].source
     assert first.startswith("# 06 · Two writers, one account") and "(GLOSSARY.md)" in first
-    text = _markdown(nb)
+    text = stored.markdown(nb)
     for heading in ("## Overview", "## Prerequisites", "## Time to learn", "## Imports",
                     "## Summary", "## What's next", "## Resources and references"):
         assert heading in text, heading
@@ -144,21 +104,21 @@ def test_the_skeleton_and_the_time(nb):
 
 
 def test_the_learner_races_banks_and_reads_the_log_with_the_raw_clients(nb):
-    code = _learner_code(nb)
+    code = "\n".join(stored.learner_code(nb))
     assert "threading.Barrier(" in code and "KafkaConsumer(" in code
     assert "command_id=" in code and '"banku.command"' in code
 
 
 def test_cells_whose_output_cannot_repeat_assert_what_they_show(nb):
-    ignored = [c for c in nb.cells if "nbval-ignore-output" in _tags(c)]
+    ignored = [c for c in nb.cells if "nbval-ignore-output" in stored.tags(c)]
     assert ignored
     for cell in ignored:
         assert "assert " in cell.source, cell.source[:80]
 
 
 def test_the_glossary_terms_first_used_here_appear_here(nb):
-    text = (_markdown(nb) + _learner_code(nb)).lower()
-    rows = [line.split("|")[1:4] for line in (NOTEBOOKS / "GLOSSARY.md").read_text().splitlines()
+    text = (stored.markdown(nb) + "\n".join(stored.learner_code(nb))).lower()
+    rows = [line.split("|")[1:4] for line in stored.GLOSSARY.read_text().splitlines()
             if line.startswith("| ") and f"({NAME}.ipynb)" in line]
     assert len(rows) >= 5
     for term, _, _ in rows:
