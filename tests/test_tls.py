@@ -29,7 +29,7 @@ from banku import Bank, Projector, Settings
 from banku.stack.tls import SERVER_CERT, SERVER_KEY, make_certificates
 from tests import ports
 from tests.fault.util import HandlerProcess, banku, every_partition_ready
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 
 PLAIN = ports.settings_for(ports.TLS)  # what a learner has before reading the TLS settings
 KAFKA, REDIS = ports.kafka_port(ports.TLS), ports.redis_port(ports.TLS)
@@ -319,7 +319,7 @@ def test_the_notebooks_run_from_a_tls_room_learner_file_alone(tls_room, tmp_path
 
     out, _ = tls_room
     folder = tmp_path / "notebooks"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", folder)
+    shutil.copytree(ROOT / "notebooks", folder)
     kit_own = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "BANKU_NAMESPACE", "BANKU_TOPIC")
     env = {k: v for k, v in os.environ.items() if k not in kit_own}
     env["BANKU_ENV_FILE"] = str(out / "learner-01.env")
