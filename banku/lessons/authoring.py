@@ -542,13 +542,21 @@ def _say(value: object, missing: str) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ") if value else missing
 
 
+def _required(value: object, name: str, key: str, table: Path) -> str:
+    """A cell no table may leave blank: the notebook's metadata, or the text the table has."""
+    if not value:
+        raise AuthoringError(f"{name}: nothing says {key!r} for it: add metadata.banku.{key} to"
+                             f" the notebook (or a row for it in {table.name}'s table)")
+    return _say(value, "")
+
+
 def timetable_text(lessons: list[dict], readme: str, guide: str) -> tuple[str, str]:
     """The README and the guide with their notebook tables regenerated from ``lessons``."""
     before, inside, after = _between(readme, TIMETABLE_MARKERS, README)
     learn = _kept_cells(inside, 1)
     rows = ["| Notebook | You learn | Time |", "| --- | --- | --- |"]
     rows += [f"| [`{n['name']}`](notebooks/{n['name']}.ipynb) | "
-             f"{_say(n['learn'] or learn.get(n['name']), 'TODO: what the learner learns')} | "
+             f"{_required(n['learn'] or learn.get(n['name']), n['name'], 'learn', README)} | "
              f"{n['minutes']} min |" for n in lessons]
     rows.append(f"| **All {len(lessons)}** | | **{_hours(sum(n['minutes'] for n in lessons))}** |")
     readme = "".join((before, TIMETABLE_MARKERS[0], "\n", "\n".join(rows), "\n",
@@ -565,9 +573,10 @@ def timetable_text(lessons: list[dict], readme: str, guide: str) -> tuple[str, s
     before, inside, after = _between(guide, OBJECTIVES_MARKERS, GUIDE)
     objectives = _kept_cells(inside, 1)
     rows = ["| Notebook | Objectives |", "| --- | --- |"]
-    rows += [f"| `{n['name']}` | "
-             f"{_say(n['objectives'] or objectives.get(n['name']), 'TODO: objectives')} |"
-             for n in lessons]
+    for n in lessons:
+        said = _required(n["objectives"] or objectives.get(n["name"]), n["name"], "objectives",
+                         GUIDE)
+        rows.append(f"| `{n['name']}` | {said} |")
     guide = "".join((before, OBJECTIVES_MARKERS[0], "\n", "\n".join(rows), "\n",
                      OBJECTIVES_MARKERS[1], after))
     for markers, end, days in ((DAYS_MARKERS, DAY_END, None), (HALF_DAY_MARKERS, HALF_DAY_END, 1)):

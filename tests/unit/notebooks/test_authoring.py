@@ -221,3 +221,13 @@ def test_a_half_day_keeps_the_notebooks_that_fit():
     text = "\n".join(morning)
     assert "`02_lesson`" in text and "`03_lesson`" not in text
     assert morning[-1].split("|")[1].strip() <= "12:30"
+
+
+@pytest.mark.parametrize("missing", ["learn", "objectives"])
+def test_a_notebook_no_table_describes_is_refused(missing):
+    first = authoring.lesson_facts(_lesson(40), "01_a")
+    new = authoring.lesson_facts(_lesson(35), "02_new")
+    new["learn"], new["objectives"] = "replays", "rebuild a view"
+    new[missing] = None
+    with pytest.raises(authoring.AuthoringError, match=f"02_new: nothing says '{missing}'"):
+        authoring.timetable_text([first, new], README_TABLE, GUIDE_TABLES)
