@@ -67,15 +67,12 @@ def test_a_command_retried_from_another_bank_is_one_event(nb):
 # --- exercises, skeleton, size --------------------------------------------------------------
 def test_three_exercises_each_with_a_solution_and_a_check(nb):
     assert authoring.check_exercises(nb, NAME) == 3
-    cells = nb.cells
-    for index, cell in enumerate(cells):
-        if authoring.EXERCISE_TAG in stored.tags(cell):
-            assert "raise NotImplementedError" in cell.source  # the stub the learner fills
-            assert authoring.SOLUTION_TAG in stored.tags(cells[index + 1])
-            assert "check" in stored.tags(cells[index + 2])
-            assert cells[index + 2].source.startswith("_ = nb06.check_")
+    # The order of each exercise, solution and check: test_notebooks.py, for every notebook.
+    checks = [c.source for c in nb.cells if authoring.CHECK_TAG in stored.tags(c)]
+    assert all(source.startswith("_ = nb06.check_") for source in checks), checks
     # Two of them ask for code (a function that does something), one is a prediction.
-    stubs = [c.source for c in cells if authoring.EXERCISE_TAG in stored.tags(c)]
+    stubs = [c.source for c in nb.cells if authoring.EXERCISE_TAG in stored.tags(c)]
+    assert all("raise NotImplementedError" in s for s in stubs)  # the stubs the learner fills
     assert sum("def balance_by_hand" in s or "def handle" in s for s in stubs) == 2
 
 

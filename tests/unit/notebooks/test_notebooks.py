@@ -7,6 +7,7 @@ import re
 import nbformat
 import pytest
 
+from banku.lessons import authoring
 from tests.unit.notebooks import stored
 
 ALL = sorted(stored.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -27,6 +28,23 @@ def test_notebook_04_is_at_most_1_3_times_notebook_02():
     words_04, lines_04 = size(stored.notebook("04_consumer_group_failover"))
     assert words_04 <= 1.3 * words_02, (words_04, words_02)
     assert lines_04 <= 1.3 * lines_02, (lines_04, lines_02)
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_each_exercise_is_followed_by_its_solution_then_a_check_that_echoes_nothing(path):
+    """The stub, then its solution (which the learner edition drops), then one check whose
+    value is bound to ``_``: the check's one line is then all the cell shows."""
+    cells = stored.notebook(path.stem).cells
+    exercises = [i for i, c in enumerate(cells) if authoring.EXERCISE_TAG in stored.tags(c)]
+    assert exercises
+    for index in exercises:
+        assert authoring.SOLUTION_TAG in stored.tags(cells[index + 1]), (path.stem, index)
+        check = cells[index + 2]
+        assert authoring.CHECK_TAG in stored.tags(check), (path.stem, index)
+        assert check.source.strip().splitlines()[-1].startswith("_ = "), check.source
+    # Function stubs say they are not written yet (a check answers that with its hint).
+    assert sum("raise NotImplementedError" in cells[i].source for i in exercises) \
+        >= len(exercises) - 2
 
 
 @pytest.mark.parametrize("stem", WITH_PICTURES)
