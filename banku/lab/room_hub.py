@@ -46,7 +46,7 @@ Log = Callable[[str], None]
 
 DEFAULT_HUB_PORT = 8000  # JupyterHub's own default
 # Each learner's server and kernels, as their system user (`RoomSpawner`): threads count as
-# processes for RLIMIT_NPROC, and a JupyterLab with two kernels runs about 100 of them.
+# processes for RLIMIT_NPROC (a server with notebook 00's kernel measured 22 of them).
 LEARNER_LIMITS = {"max_processes": 1024, "max_data_bytes": 4 * 1024**3,
                   "max_file_bytes": 2 * 1024**3}
 PROXY_PACKAGE = "configurable-http-proxy@4.6.3"  # JupyterHub's proxy, from npm

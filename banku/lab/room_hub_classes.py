@@ -37,25 +37,26 @@ class RoomAuthenticator(Authenticator):
 class RoomSpawner(LocalProcessSpawner):
     user_prefix = Unicode("", config=True, help="system user = prefix + hub user name")
 
-    @property
-    def system_user(self) -> str:
-        return self.user_prefix + self.user.name
-
     max_processes = Integer(0, config=True, help="RLIMIT_NPROC: processes and threads of the"
                             " learner's system user (0: no limit)")
     max_data_bytes = Integer(0, config=True, help="RLIMIT_DATA: memory of each process")
     max_file_bytes = Integer(0, config=True, help="RLIMIT_FSIZE: size of each file written")
 
+    @property
+    def system_user(self) -> str:
+        return self.user_prefix + self.user.name
+
     def make_preexec_fn(self, name):
         become = set_user_setuid(self.system_user)
-        limits = [(resource.RLIMIT_NPROC, self.max_processes),
-                  (resource.RLIMIT_DATA, self.max_data_bytes),
-                  (resource.RLIMIT_FSIZE, self.max_file_bytes), (resource.RLIMIT_CORE, 0)]
+        asked = ((resource.RLIMIT_NPROC, self.max_processes),
+                 (resource.RLIMIT_DATA, self.max_data_bytes),
+                 (resource.RLIMIT_FSIZE, self.max_file_bytes))
+        limits = [(which, value) for which, value in asked if value]
+        limits.append((resource.RLIMIT_CORE, 0))  # no core dumps of a learner's memory
 
         def preexec() -> None:  # in the child, as root, before it becomes the learner
             for which, value in limits:
-                if value or which == resource.RLIMIT_CORE:
-                    resource.setrlimit(which, (value, value))  # hard too: theirs to lower only
+                resource.setrlimit(which, (value, value))  # hard too: theirs to lower only
             become()
 
         return preexec
