@@ -24,7 +24,7 @@ from banku.application.projector import Projector
 from banku.config import Settings
 from banku.domain.events import decode
 from banku.domain.ledger import fold
-from banku.errors import EventDecodeError, InsufficientFunds
+from banku.errors import EventDecodeError, InsufficientFunds, ServiceUnavailable
 
 __all__ = ["balance_in_log", "race", "read_records", "rounds", "settle"]
 
@@ -50,9 +50,10 @@ def race(banks: list[Bank], account: str, amount: int) -> list[dict[str, Any]]:
 
 
 def read_records(settings: Settings, topic: str, partitions: int | None = 3,
-                 isolation_level: str = "read_committed") -> list[Any]:
+                 isolation_level: str = "read_committed", timeout: float = 60.0) -> list[Any]:
     """Every record of ``topic`` up to its end offsets, sorted by partition and offset
-    (``partitions=None``: as many as the topic has)."""
+    (``partitions=None``: as many as the topic has). A broker that stops answering meanwhile
+    is one sentence after ``timeout`` seconds, not a cell that never ends."""
     consumer = KafkaConsumer(**settings.kafka_options(), group_id=None,
                              enable_auto_commit=False, isolation_level=isolation_level)
     try:
@@ -63,8 +64,12 @@ def read_records(settings: Settings, topic: str, partitions: int | None = 3,
         consumer.seek_to_beginning(*parts)
         ends = consumer.end_offsets(parts)
         records: list[Any] = []
+        deadline = time.monotonic() + timeout
         # Transaction markers take offsets too: done when the *position* reaches the end.
         while any(consumer.position(tp) < ends[tp] for tp in parts):
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(f"Reading {topic} did not reach its end offsets within"
+                                         f" {timeout:.0f}s: is the broker still up?")
             for batch in consumer.poll(timeout_ms=500).values():
                 records.extend(batch)
     finally:

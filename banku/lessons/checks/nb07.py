@@ -162,21 +162,9 @@ def _open_transaction(producer: Any) -> bool:
 
 
 def _outputs(settings: Settings, topic: str) -> list[bytes]:
-    from kafka import KafkaConsumer, TopicPartition
+    from banku.lessons.races import read_records
 
-    consumer = KafkaConsumer(**settings.kafka_options(), isolation_level="read_committed",
-                             enable_auto_commit=False)
-    parts = [TopicPartition(topic, p) for p in (0, 1)]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    values: list[bytes] = []
-    deadline = time.monotonic() + 15
-    while any(consumer.position(tp) < ends[tp] for tp in parts) and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=300).values():
-            values.extend(r.value for r in batch)
-    consumer.close()
-    return values
+    return [r.value for r in read_records(settings, topic, partitions=2, timeout=30)]
 
 
 def _committed(consumer: Any, topic: str) -> dict[int, int | None]:
