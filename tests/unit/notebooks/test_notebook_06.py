@@ -83,19 +83,14 @@ def test_no_lesson_cell_uses_an_exercise_answer(nb):
         assert name not in later, name
 
 
-def test_the_skeleton_and_the_time(nb):
-    first = nb.cells[0].source
-    assert first.startswith("# 06 · Two writers, one account") and "(GLOSSARY.md)" in first
+def test_the_title_the_links_and_the_time(nb):
+    # The skeleton, the stated minutes and the 2,000 words: test_notebooks.py, for every notebook.
+    assert nb.cells[0].source.startswith("# 06 · Two writers, one account")
     text = stored.markdown(nb)
-    for heading in ("## Overview", "## Prerequisites", "## Time to learn", "## Imports",
-                    "## Summary", "## What's next", "## Resources and references"):
-        assert heading in text, heading
     minutes = nb.metadata["banku"]["minutes"]
-    assert f"{minutes} minutes" in text
     assert "(07_transactions_and_fencing.ipynb)" in text
     assert "![" in text and "(images/race.svg)" in text
     words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
-    assert words <= 2000
     # Reading at 150 words a minute, plus the exercises: the stated time covers both.
     assert minutes >= words / 150 + 3 * 5
 

@@ -119,19 +119,14 @@ def test_the_learner_drives_transactions_and_both_isolation_levels_with_the_raw_
     assert 'commands="topic"' in code and "signal.SIGTERM" in code
 
 
-def test_the_skeleton_and_the_time(nb):
-    first = nb.cells[0].source
-    assert first.startswith("# 07 · Transactions and fencing") and "(GLOSSARY.md)" in first
+def test_the_title_the_links_and_the_time(nb):
+    # The skeleton, the stated minutes and the 2,000 words: test_notebooks.py, for every notebook.
+    assert nb.cells[0].source.startswith("# 07 · Transactions and fencing")
     text = stored.markdown(nb)
-    for heading in ("## Overview", "## Prerequisites", "## Time to learn", "## Imports",
-                    "## Summary", "## What's next", "## Resources and references"):
-        assert heading in text, heading
     minutes = nb.metadata["banku"]["minutes"]
-    assert f"{minutes} minutes" in text
     assert "(06_two_writers_one_account.ipynb)" in text and "(08_changing_events.ipynb)" in text
     assert "(images/command_handler.svg)" in text
     words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
-    assert words <= 2000
     assert minutes >= words / 150 + 3 * 5
 
 

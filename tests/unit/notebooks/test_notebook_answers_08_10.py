@@ -300,13 +300,7 @@ def test_10_the_learner_reads_raw_bytes_and_seals_with_associated_data():
 # --- all three ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", LESSONS)
 def test_the_lesson_has_the_skeleton_and_exercises_with_solutions(name):
-    nb = stored.notebook(name)
-    headings = [line for c in nb.cells if c.cell_type == "markdown"
-                for line in c.source.splitlines() if line.startswith("## ")]
-    for wanted in ("## Overview", "## Prerequisites", "## Time to learn", "## Imports",
-                   "## Summary", "## What's next"):
-        assert wanted in headings, wanted
-    assert nb.cells[0].source.startswith(f"# {name[:2]} · ")
+    nb = stored.notebook(name)  # its skeleton: test_notebooks.py, for every notebook
     assert authoring.check_exercises(nb, name) >= 3
     for index, cell in enumerate(nb.cells):
         if authoring.EXERCISE_TAG in stored.tags(cell):

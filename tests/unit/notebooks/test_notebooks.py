@@ -30,6 +30,24 @@ def test_notebook_04_is_at_most_1_3_times_notebook_02():
     assert lines_04 <= 1.3 * lines_02, (lines_04, lines_02)
 
 
+SKELETON = ("## Overview", "## Prerequisites", "## Time to learn", "## Imports", "## Summary",
+            "## What's next", "## Resources and references")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_the_skeleton_the_stated_time_and_the_length(path):
+    """Every lesson: its number and title, the glossary from the first cell, the same sections,
+    its metadata's minutes in "Time to learn", and at most 2,000 words of prose."""
+    nb = stored.notebook(path.stem)
+    first = nb.cells[0].source
+    assert first.startswith(f"# {path.stem[:2]} · ") and "(GLOSSARY.md)" in first
+    headings = [line for c in nb.cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    assert [h for h in SKELETON if not any(line.startswith(h) for line in headings)] == []
+    assert f"{nb.metadata['banku']['minutes']} minutes" in stored.markdown(nb)
+    assert authoring.prose_words(nb) <= 2000
+
+
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
 def test_each_exercise_is_followed_by_its_solution_then_a_check_that_echoes_nothing(path):
     """The stub, then its solution (which the learner edition drops), then one check whose
