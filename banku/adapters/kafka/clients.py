@@ -101,19 +101,23 @@ def _ready_on(admin: KafkaAdminClient, topic: str, node: int | None) -> bool:
 def _wait_until_ready(admin: KafkaAdminClient, topic: str, brokers: list[int]) -> None:
     deadline = time.monotonic() + defaults.TOPIC_READY_TIMEOUT_S
     waiting: list[int | None] = list(brokers) if len(brokers) > 1 else [None]
+    last = ""
     while waiting:
         try:
             if _ready_on(admin, topic, waiting[0]):
                 waiting.pop(0)
                 continue
+            last = "not every partition has a leader in its metadata yet"
         except TopicAuthorizationFailedError:
             raise
-        except (KafkaError, ValueError, AttributeError, TypeError):
-            pass  # asked a broker that is busy or just died: ask again
+        except (KafkaError, ValueError, AttributeError, TypeError) as exc:
+            last = f"{type(exc).__name__}: {exc}"  # a broker busy or just died: ask again
         if time.monotonic() > deadline:
+            which = f"broker {waiting[0]}" if waiting[0] is not None else "the cluster"
             raise ServiceUnavailable(
                 f"Topic {topic} is not ready on every broker after"
-                f" {defaults.TOPIC_READY_TIMEOUT_S:.0f}s; is Kafka healthy (`banku stack status`)?"
+                f" {defaults.TOPIC_READY_TIMEOUT_S:.0f}s ({which} last said: {last}); is Kafka"
+                " healthy (`banku stack status`)?"
             )
         time.sleep(0.1)
 
